@@ -45,5 +45,8 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Media", "Store"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor"]),
-    ]
+    ],
+    // Worker threads share stages and counters behind locks; Swift 5 mode keeps that explicit code
+    // free of Sendable annotations that would only restate it.
+    swiftLanguageModes: [.v5]
 )

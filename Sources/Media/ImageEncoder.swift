@@ -30,6 +30,7 @@ public final class ImageEncoder {
     private var encoder: Encoder?
     private var filler: RGBFrameFiller?
     private var size = (0, 0)
+    private var nextPTS: Int64 = 0
     private let packet: Packet
 
     /// `quality` 1…100 (higher is better); PNG ignores it.
@@ -47,7 +48,9 @@ public final class ImageEncoder {
         }
         guard let encoder, let filler else { return [] }
         try filler.fill(from: image)
-        filler.frame.pointer.pointee.pts = 0
+        // Encoders want rising timestamps even for independent pictures.
+        filler.frame.pointer.pointee.pts = nextPTS
+        nextPTS += 1
         if format == .jpeg {
             filler.frame.pointer.pointee.quality = encoder.context.pointee.global_quality
         }

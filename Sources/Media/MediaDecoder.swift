@@ -246,8 +246,20 @@ struct VideoSampler {
             return true
         }
 
+        /// Hands decoded frames to `handle`. A decoder error is corrupt input (counted, decoding goes on);
+        /// an error from converting or storing a chosen frame is the caller's and propagates.
         func drain(stats: inout DecodeStats) throws {
-            while try decoder.receive(into: frame) {
+            var failures = 0
+            while true {
+                let got: Bool
+                do { got = try decoder.receive(into: frame) } catch let error as FFmpegError {
+                    stats.corruptPackets += 1
+                    if stats.firstCorruption == nil { stats.firstCorruption = error.description }
+                    failures += 1
+                    if failures > 64 { return }
+                    continue
+                }
+                guard got else { return }
                 defer { frame.unref() }
                 if times.count < limit { _ = try handle(frame, stats: &stats) }
             }
@@ -288,10 +300,7 @@ struct VideoSampler {
                     if stats.firstCorruption == nil { stats.firstCorruption = error.description }
                     break
                 }
-                do { try drain(stats: &stats) } catch let error as FFmpegError where !(error.operation.hasPrefix("sws")) {
-                    stats.corruptPackets += 1
-                    if stats.firstCorruption == nil { stats.firstCorruption = error.description }
-                }
+                try drain(stats: &stats)
             }
         }
         if times.count < limit && !(usesSchedule && schedule.isDone) {

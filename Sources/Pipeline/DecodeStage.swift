@@ -1,0 +1,121 @@
+import Foundation
+import Media
+
+/// `stage: decode` — samples frames with libavcodec, encodes them for storage, cuts audio into
+/// 16 kHz mono segments aligned to the frames, and turns subtitle cues into texts.
+public final class DecodeStage: Stage {
+    public static let typeName = "decode"
+    public static let keys = ["sample", "max_frames", "resize", "image_format", "quality", "audio", "subtitles", "seek"]
+    public static let summary = "sample video frames (every/fps/keyframes/uniform/scene), resize, audio segments, subtitle cues"
+
+    public let name: String
+    public let options: DecodeOptions
+    public let imageFormat: ImageFormat
+    public let quality: Int
+    public let counters = StageCounters()
+
+    public init(name: String = typeName, options: DecodeOptions, imageFormat: ImageFormat = .jpeg, quality: Int = 90) {
+        self.name = name
+        self.options = options
+        self.imageFormat = imageFormat
+        self.quality = quality
+    }
+
+    convenience init(name: String, config: SpecMapping, context: StageBuildContext) throws {
+        var options = DecodeOptions()
+        if let s = config["sample"] { options.sampling = try DecodeStage.sampling(s) }
+        if let m = config["max_frames"] { options.maxFrames = try m.int(min: 1) }
+        if let r = config["resize"] { options.resize = try DecodeStage.resize(r) }
+        if let a = config["audio"] { options.audio = try DecodeStage.audio(a) }
+        if let s = config["subtitles"] { options.subtitles = try s.bool() }
+        if let s = config["seek"] { options.allowSeeking = try s.bool() }
+        let format = try config["image_format"].map { ImageFormat(rawValue: try $0.oneOf(ImageFormat.allCases.map(\.rawValue)))! } ?? .jpeg
+        let quality = try config["quality"]?.int(min: 1, max: 100) ?? 90
+        self.init(name: name, options: options, imageFormat: format, quality: quality)
+    }
+
+    static func sampling(_ node: SpecNode) throws -> SamplingSpec {
+        if node.isScalar {
+            do { return try SamplingSpec.parse(try node.string()) } catch let e as SamplingError { throw node.error(e.description) }
+        }
+        let m = try node.mapping(allowed: ["every", "fps", "keyframes", "uniform", "scene", "min_gap"])
+        let modes = m.order.filter { $0 != "min_gap" }
+        guard modes.count == 1 else {
+            throw node.error("\(node.path) takes exactly one of: every, fps, keyframes, uniform, scene")
+        }
+        switch modes[0] {
+        case "every": return .every(seconds: try m["every"]!.double(min: 0.001))
+        case "fps": return .fps(try m["fps"]!.double(min: 0.001))
+        case "keyframes":
+            guard try m["keyframes"]!.bool() else { throw m["keyframes"]!.error("keyframes: false selects nothing; choose another mode") }
+            return .keyframes
+        case "uniform": return .uniform(count: try m["uniform"]!.int(min: 1))
+        default:
+            return .scene(threshold: try m["scene"]!.double(min: 0.0001, max: 1), minGap: try m["min_gap"]?.double(min: 0) ?? 0)
+        }
+    }
+
+    static func resize(_ node: SpecNode) throws -> ResizePolicy {
+        if node.isScalar {
+            _ = try node.oneOf(["none"])
+            return .none
+        }
+        let m = try node.mapping(allowed: ["shortest", "crop", "fit"])
+        if let fit = m["fit"] {
+            if m["shortest"] != nil || m["crop"] != nil { throw node.error("\(node.path): 'fit' cannot be combined with 'shortest' or 'crop'") }
+            if fit.isScalar { let s = try fit.int(min: 1); return .fit(width: s, height: s) }
+            let wh = try fit.list()
+            guard wh.count == 2 else { throw fit.error("\(fit.path) is a size or [width, height]") }
+            return .fit(width: try wh[0].int(min: 1), height: try wh[1].int(min: 1))
+        }
+        guard let s = m["shortest"] else { throw node.error("\(node.path) needs 'shortest' (with optional 'crop') or 'fit'") }
+        let crop = try m["crop"]?.oneOf(["center", "none"]) ?? "center"
+        return .shortestSide(size: try s.int(min: 1), centerCrop: crop == "center")
+    }
+
+    static func audio(_ node: SpecNode) throws -> AudioOptions? {
+        if node.isScalar { return try node.bool() ? AudioOptions() : nil }
+        let m = try node.mapping(allowed: ["segment", "window", "chunk"])
+        var a = AudioOptions()
+        let mode = try m["segment"]?.oneOf(["span", "window"]) ?? (m["window"] != nil ? "window" : "span")
+        a.segmenting = mode == "span" ? .span : .window(try m["window"]?.double(min: 0.01) ?? 2)
+        if let c = m["chunk"] { a.chunkSeconds = try c.double(min: 0.1) }
+        return a
+    }
+
+    public var fingerprint: String {
+        var audio = "off"
+        if let a = options.audio { audio = "\(a.sampleRate)/\(a.segmenting)/\(a.chunkSeconds)" }
+        return "decode(\(options.sampling);\(options.resize);max=\(options.maxFrames.map(String.init) ?? "-");\(imageFormat.rawValue)@\(quality);audio=\(audio);subs=\(options.subtitles))"
+    }
+
+    public func process(_ item: WorkItem) throws {
+        try counters.measure {
+            let encoder = try ImageEncoder(format: imageFormat, quality: quality)
+            var frames: [FrameItem] = []
+            let result = try MediaDecoder.decode(path: item.input.path, options: options) { f in
+                guard let image = f.image else { return }
+                let bytes = try encoder.encode(image)
+                frames.append(FrameItem(index: f.index, time: f.time, image: image, encoded: bytes, format: imageFormat,
+                                        width: image.width, height: image.height, isKeyframe: f.isKeyframe, sceneScore: f.sceneScore))
+            }
+            item.probe = result.probe
+            item.frames = frames
+            item.audio = result.audio
+            item.decodeStats = result.stats
+            for cue in result.cues {
+                item.texts.append(TextItem(origin: .subtitle, text: cue.text, start: cue.start, end: cue.end, producer: "subtitle"))
+            }
+            if result.stats.corruptPackets > 0 {
+                item.status = "partial"
+                item.error = "\(result.stats.corruptPackets) corrupt packet(s) skipped; first: \(result.stats.firstCorruption ?? "?")"
+                counters.add("partial")
+            }
+            counters.add("frames", Double(frames.count))
+            counters.add("audio_segments", Double(result.audio.count))
+            counters.add("subtitle_cues", Double(result.cues.count))
+            counters.add("frames_decoded", Double(result.stats.framesDecoded))
+            counters.add("seeks", Double(result.stats.seeks))
+        }
+    }
+}

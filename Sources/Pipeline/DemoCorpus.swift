@@ -1,0 +1,179 @@
+import Foundation
+import Media
+
+/// Renders a corpus of synthetic scenes with known ground truth: coloured shapes moving over a
+/// background, as H.264/MPEG-4 videos (some with audio and subtitles, some rotated) and stills, plus
+/// a web alt-text manifest in which a known share of texts is wrong. Deterministic for a seed.
+public enum DemoCorpus {
+    public struct Scene: Sendable, Codable, Equatable {
+        public var shape: String
+        public var color: String
+        public var background: String
+        public var motion: String
+        public var count: Int
+        public var caption: String {
+            let noun = count == 1 ? shape : shape + "s"
+            let number = ["", "a", "two", "three"][count]
+            let moving = motion == "still" ? "" : " moving \(motion)"
+            return "\(number) \(color) \(noun)\(moving) on a \(background) background"
+        }
+    }
+
+    public struct Options: Sendable {
+        public var videos = 8
+        public var images = 4
+        public var seconds = 6.0
+        public var size = (width: 320, height: 240)
+        public var noiseShare = 0.3
+        public var hostile = true
+        public var seed: UInt64 = 7
+        public init() {}
+    }
+
+    static let colors: [String: (UInt8, UInt8, UInt8)] = [
+        "red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 220), "yellow": (240, 220, 40),
+        "purple": (140, 50, 180), "orange": (250, 140, 30), "white": (245, 245, 245), "black": (15, 15, 15),
+    ]
+    static let shapes = ["circle", "square", "triangle"]
+    static let motions = ["left", "right", "up", "down", "still"]
+    static let spam = ["buy cheap watches online", "click here for free prizes", "IMG_2041.JPG", "best deals 2026 limited offer",
+                       "untitled", "download now"]
+
+    /// Writes media, `alt.jsonl` (web texts) and `truth.jsonl` (what each file shows, and which texts are noise).
+    @discardableResult
+    public static func write(to dir: URL, options: Options = Options()) throws -> [String: Scene] {
+        let fm = FileManager.default
+        try fm.createDirectory(at: dir.appendingPathComponent("videos"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: dir.appendingPathComponent("images"), withIntermediateDirectories: true)
+        var rng = SplitMix(seed: options.seed)
+        var truth: [String: Scene] = [:]
+        var alt: [[String: String]] = []
+        var truthRows: [[String: Any]] = []
+        let (w, h) = options.size
+        let total = options.videos + options.images
+        for i in 0..<total {
+            let scene = randomScene(&rng, still: i >= options.videos)
+            let isVideo = i < options.videos
+            let name = isVideo ? "videos/scene-\(String(format: "%03d", i)).\(i % 3 == 2 ? "mkv" : "mp4")"
+                               : "images/scene-\(String(format: "%03d", i)).\(["jpg", "png", "webp"][i % 3])"
+            let path = dir.appendingPathComponent(name).path
+            if isVideo {
+                let fps = 25
+                let codec: MediaSpec.VideoCodec = i % 4 == 1 ? .mpeg4 : .h264
+                var spec = MediaSpec(video: .init(codec: codec, width: w, height: h, fps: fps,
+                                                  frames: Int(options.seconds * Double(fps)), gop: 50,
+                                                  rotation: i % 5 == 4 ? 90 : 0,
+                                                  pixelFormat: codec == .mpeg4 ? "yuv420p" : "yuv420p"))
+                if i % 3 == 2 {
+                    spec.audio = .init(codec: .aac, sampleRate: 44_100, channels: 2, duration: options.seconds)
+                    spec.subtitles = (codec: .subrip, cues: [SubtitleCue(start: 0.5, end: options.seconds / 2, text: "look: \(scene.caption)"),
+                                                             SubtitleCue(start: options.seconds / 2, end: options.seconds - 0.5, text: "still \(scene.motion == "still" ? "resting" : "moving")")])
+                }
+                // A rotated file is stored sideways, as a phone would: the display matrix turns it upright.
+                let rotated = spec.video!.rotation == 90
+                if rotated { spec.video!.width = h; spec.video!.height = w }
+                let frames = spec.video!.frames
+                try MediaWriter.write(to: path, spec: spec, frame: { f in
+                    let img = render(scene, t: Double(f) / Double(max(1, frames - 1)), width: w, height: h)
+                    return rotated ? img.rotated(clockwise: 270) : img
+                })
+            } else {
+                let format: ImageFormat = [.jpeg, .png, .webp][i % 3]
+                let bytes = try ImageEncoder(format: format, quality: 92).encode(render(scene, t: 0.5, width: w, height: h))
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+            }
+            truth[name] = scene
+            // One web text per file: right, or (noiseShare of the time) wrong.
+            let noisy = rng.unit() < options.noiseShare
+            var text = scene.caption
+            var noiseKind = "none"
+            if noisy {
+                switch rng.int(3) {
+                case 0: var other = scene; other.color = pick(&rng, colors.keys.sorted().filter { $0 != scene.color && $0 != scene.background }); text = other.caption; noiseKind = "attribute"
+                case 1: text = randomScene(&rng, still: false).caption; noiseKind = "other_scene"
+                default: text = pick(&rng, spam); noiseKind = "spam"
+                }
+                if text == scene.caption { text = pick(&rng, spam); noiseKind = "spam" }
+            }
+            let id = "web-\(i)"
+            alt.append(["path": name, "text": text, "id": id])
+            truthRows.append(["path": name, "caption": scene.caption, "web_text_id": id, "web_text_noisy": noisy, "noise": noiseKind,
+                              "shape": scene.shape, "color": scene.color, "background": scene.background, "motion": scene.motion, "count": scene.count])
+        }
+        if options.hostile {
+            let bad = dir.appendingPathComponent("videos")
+            try Data().write(to: bad.appendingPathComponent("empty.mp4"))
+            try Data("this is not a video\n".utf8).write(to: bad.appendingPathComponent("notes.mp4"))
+            let src = dir.appendingPathComponent("videos/scene-000.mp4").path
+            if let data = fm.contents(atPath: src) {
+                try data.prefix(data.count / 2).write(to: bad.appendingPathComponent("truncated.mp4"))
+            }
+        }
+        func jsonl(_ rows: [[String: Any]]) -> Data {
+            let lines = rows.map { String(decoding: (try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys])) ?? Data(), as: UTF8.self) }
+            return Data((lines.joined(separator: "\n") + "\n").utf8)
+        }
+        try jsonl(alt).write(to: dir.appendingPathComponent("alt.jsonl"))
+        try jsonl(truthRows).write(to: dir.appendingPathComponent("truth.jsonl"))
+        return truth
+    }
+
+    static func randomScene(_ rng: inout SplitMix, still: Bool) -> Scene {
+        let color = pick(&rng, colors.keys.sorted())
+        let background = pick(&rng, colors.keys.sorted().filter { $0 != color })
+        return Scene(shape: pick(&rng, shapes), color: color, background: background,
+                     motion: still ? "still" : pick(&rng, motions), count: 1 + rng.int(3))
+    }
+
+    static func pick<T>(_ rng: inout SplitMix, _ xs: [T]) -> T { xs[rng.int(xs.count)] }
+
+    /// The scene at time `t` (0…1 over the clip).
+    public static func render(_ scene: Scene, t: Double, width: Int, height: Int) -> RGBFrame {
+        let bg = colors[scene.background]!, fg = colors[scene.color]!
+        let r = Double(min(width, height)) * 0.12
+        let travel = Double(min(width, height)) * 0.25
+        var centres: [(Double, Double)] = []
+        for k in 0..<scene.count {
+            var x = Double(width) * (Double(k) + 1) / Double(scene.count + 1)
+            var y = Double(height) / 2
+            let d = (t - 0.5) * 2 * travel
+            switch scene.motion {
+            case "left": x -= d
+            case "right": x += d
+            case "up": y -= d
+            case "down": y += d
+            default: break
+            }
+            centres.append((x, y))
+        }
+        return RGBFrame(width: width, height: height) { px, py in
+            let x = Double(px) + 0.5, y = Double(py) + 0.5
+            for (cx, cy) in centres {
+                let dx = x - cx, dy = y - cy
+                let inside: Bool
+                switch scene.shape {
+                case "circle": inside = dx * dx + dy * dy <= r * r
+                case "square": inside = abs(dx) <= r * 0.9 && abs(dy) <= r * 0.9
+                default: inside = dy <= r * 0.8 && dy >= -r && abs(dx) <= (dy + r) * 0.6
+                }
+                if inside { return fg }
+            }
+            return bg
+        }
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so corpora are the same on every machine.
+public struct SplitMix {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    public mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    public mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}

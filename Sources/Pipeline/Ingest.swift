@@ -1,0 +1,186 @@
+import Foundation
+
+/// A web text for an input, from a manifest row.
+public struct WebText: Sendable, Equatable {
+    public var text: String
+    public var id: String?
+    /// `manifest:<file name>`, so a text can be traced back to where it came from.
+    public var manifest: String
+}
+
+/// One input file as ingest found it (before hashing).
+public struct InputItem: Sendable {
+    public var path: String
+    /// What is stored as the source's uri: the path as given (relative paths resolved).
+    public var uri: String
+    public var externalID: String?
+    public var webTexts: [WebText]
+}
+
+/// Where inputs come from, as written in the pipeline file.
+public enum InputSpec: Sendable, Equatable {
+    case folder(path: URL, include: [String], exclude: [String])
+    case manifest(path: URL, format: ManifestFormat, pathField: String, textField: String, idField: String)
+
+    public static let defaultInclude = ["**/*.mp4", "**/*.mkv", "**/*.mov", "**/*.webm", "**/*.avi", "**/*.m4v",
+                                        "**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.webp",
+                                        "**/*.mp3", "**/*.m4a", "**/*.wav", "**/*.flac", "**/*.mka", "**/*.ogg"]
+}
+
+public enum ManifestFormat: String, Sendable, CaseIterable {
+    case jsonl, csv, tsv
+}
+
+public struct IngestError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Lists inputs from folders and manifests. Rows naming the same file merge into one input with all
+/// their web texts; the order is by path, so runs are reproducible.
+public enum Ingest {
+    public static func collect(_ specs: [InputSpec]) throws -> [InputItem] {
+        var byPath: [String: InputItem] = [:]
+        for spec in specs {
+            switch spec {
+            case let .folder(root, include, exclude):
+                for path in try listFolder(root, include: include, exclude: exclude) where byPath[path] == nil {
+                    byPath[path] = InputItem(path: path, uri: path, externalID: nil, webTexts: [])
+                }
+            case let .manifest(url, format, pathField, textField, idField):
+                let rows = try readManifest(url, format: format)
+                let base = url.deletingLastPathComponent()
+                for (line, row) in rows {
+                    guard let p = row[pathField], !p.isEmpty else {
+                        throw IngestError(description: "\(url.path):\(line): row has no '\(pathField)' field (fields: \(row.keys.sorted().joined(separator: ", ")))")
+                    }
+                    let path = p.hasPrefix("/") ? p : base.appendingPathComponent(p).standardizedFileURL.path
+                    var item = byPath[path] ?? InputItem(path: path, uri: path, externalID: nil, webTexts: [])
+                    let id = row[idField].flatMap { $0.isEmpty ? nil : $0 }
+                    if item.externalID == nil { item.externalID = id }
+                    if let t = row[textField]?.trimmingCharacters(in: .whitespacesAndNewlines), !t.isEmpty {
+                        let w = WebText(text: t, id: id, manifest: "manifest:\(url.lastPathComponent)")
+                        if !item.webTexts.contains(w) { item.webTexts.append(w) }
+                    }
+                    byPath[path] = item
+                }
+            }
+        }
+        return byPath.values.sorted { $0.path < $1.path }
+    }
+
+    static func listFolder(_ root: URL, include: [String], exclude: [String]) throws -> [String] {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), isDir.boolValue else {
+            throw IngestError(description: "input folder \(root.path) does not exist or is not a folder")
+        }
+        let inc = include.map(Glob.init), exc = exclude.map(Glob.init)
+        guard let walker = FileManager.default.enumerator(atPath: root.path) else { return [] }
+        var out: [String] = []
+        while let rel = walker.nextObject() as? String {
+            let full = root.appendingPathComponent(rel).path
+            var d: ObjCBool = false
+            // Dangling links are kept: they become error rows instead of vanishing silently.
+            let exists = FileManager.default.fileExists(atPath: full, isDirectory: &d)
+            if exists && d.boolValue { continue }
+            if inc.contains(where: { $0.matches(rel) }) && !exc.contains(where: { $0.matches(rel) }) { out.append(full) }
+        }
+        return out.sorted()
+    }
+
+    /// Rows as field → value, with their line numbers.
+    static func readManifest(_ url: URL, format: ManifestFormat) throws -> [(Int, [String: String])] {
+        guard let data = FileManager.default.contents(atPath: url.path), let text = String(data: data, encoding: .utf8) else {
+            throw IngestError(description: "cannot read manifest \(url.path) as UTF-8 text")
+        }
+        switch format {
+        case .jsonl:
+            var rows: [(Int, [String: String])] = []
+            for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                if trimmed.isEmpty { continue }
+                guard let obj = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
+                    throw IngestError(description: "\(url.path):\(i + 1): not a JSON object")
+                }
+                var row: [String: String] = [:]
+                for (k, v) in obj {
+                    if let s = v as? String { row[k] = s } else if let n = v as? NSNumber { row[k] = n.stringValue }
+                }
+                rows.append((i + 1, row))
+            }
+            return rows
+        case .csv, .tsv:
+            let records = DelimitedText.parse(text, separator: format == .csv ? "," : "\t")
+            guard let header = records.first else { return [] }
+            return records.dropFirst().enumerated().compactMap { (i, fields) in
+                if fields.count == 1 && fields[0].isEmpty { return nil }
+                var row: [String: String] = [:]
+                for (k, v) in zip(header, fields) { row[k] = v }
+                return (i + 2, row)
+            }
+        }
+    }
+}
+
+/// RFC 4180 fields: quotes, doubled quotes, separators and newlines inside quotes.
+enum DelimitedText {
+    static func parse(_ text: String, separator: Character) -> [[String]] {
+        var records: [[String]] = []
+        var field = "", record: [String] = []
+        var inQuotes = false
+        var chars = text.makeIterator()
+        var pending: Character? = nil
+        while let c = pending ?? chars.next() {
+            pending = nil
+            if inQuotes {
+                if c == "\"" {
+                    if let n = chars.next() {
+                        if n == "\"" { field.append("\"") } else { inQuotes = false; pending = n }
+                    } else { inQuotes = false }
+                } else { field.append(c) }
+            } else if c == "\"" && field.isEmpty {
+                inQuotes = true
+            } else if c == separator {
+                record.append(field); field = ""
+            } else if c == "\n" || c == "\r\n" {
+                record.append(field); field = ""
+                records.append(record); record = []
+            } else if c != "\r" {
+                field.append(c)
+            }
+        }
+        if !field.isEmpty || !record.isEmpty { record.append(field); records.append(record) }
+        return records
+    }
+}
+
+/// Shell-style globs on relative paths: `*` and `?` stay within a path segment, `**/` spans folders.
+struct Glob {
+    let regex: NSRegularExpression
+
+    init(_ pattern: String) {
+        var re = "^"
+        var chars = Array(pattern)
+        var i = 0
+        while i < chars.count {
+            let c = chars[i]
+            if c == "*" {
+                if i + 1 < chars.count && chars[i + 1] == "*" {
+                    if i + 2 < chars.count && chars[i + 2] == "/" { re += "(?:.*/)?"; i += 3; continue }
+                    re += ".*"; i += 2; continue
+                }
+                re += "[^/]*"
+            } else if c == "?" {
+                re += "[^/]"
+            } else {
+                re += NSRegularExpression.escapedPattern(for: String(c))
+            }
+            i += 1
+        }
+        chars = []
+        regex = try! NSRegularExpression(pattern: re + "$", options: [.caseInsensitive])
+    }
+
+    func matches(_ path: String) -> Bool {
+        regex.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) != nil
+    }
+}

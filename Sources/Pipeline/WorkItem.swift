@@ -1,0 +1,132 @@
+import Foundation
+import Media
+import Store
+
+/// A text attached to an input before or during the run.
+public struct TextItem: Sendable {
+    public enum Origin: String, Sendable { case web, subtitle, synthetic }
+    public var origin: Origin
+    public var text: String
+    /// Synthetic captions belong to one frame.
+    public var frame: Int?
+    /// Subtitle cues: when they are on screen.
+    public var start: Double?
+    public var end: Double?
+    public var externalID: String?
+    public var producer: String?
+    public var settings: String?
+    /// Filters that dropped this text, with why; empty means kept.
+    public var dropReasons: [String] = []
+    public init(origin: Origin, text: String, frame: Int? = nil, start: Double? = nil, end: Double? = nil,
+                externalID: String? = nil, producer: String? = nil, settings: String? = nil) {
+        self.origin = origin; self.text = text; self.frame = frame; self.start = start; self.end = end
+        self.externalID = externalID; self.producer = producer; self.settings = settings
+    }
+
+    /// The frames this text describes, given the sampled frame times.
+    func frames(times: [Double]) -> [Int] {
+        switch origin {
+        case .synthetic: return frame.map { [$0] } ?? []
+        case .web: return Array(times.indices)
+        case .subtitle:
+            guard let s = start, let e = end else { return [] }
+            return times.indices.filter { times[$0] >= s - 1e-6 && times[$0] < e }
+        }
+    }
+}
+
+public struct FrameItem: Sendable {
+    public var index: Int
+    public var time: Double
+    /// Kept for model stages; the encoded bytes are what is stored.
+    public var image: RGBFrame?
+    public var encoded: [UInt8]
+    public var format: ImageFormat
+    public var width: Int
+    public var height: Int
+    public var isKeyframe: Bool
+    public var sceneScore: Double?
+}
+
+public struct ScoreItem: Sendable {
+    public var text: Int
+    public var frame: Int
+    public var metric: String
+    public var model: String
+    public var value: Double
+    public var threshold: Double?
+    public var kept: Bool?
+}
+
+/// One input on its way through the stages; stages fill it in.
+public final class WorkItem: @unchecked Sendable {
+    public let input: InputItem
+    public var contentHash: String
+    public var sizeBytes: Int?
+    public var probe: MediaProbe?
+    public var frames: [FrameItem] = []
+    public var audio: [AudioSegment] = []
+    public var texts: [TextItem]
+    public var scores: [ScoreItem] = []
+    public var models: [ModelRow] = []
+    public var status: String = "ok"
+    public var error: String?
+    public var decodeStats: DecodeStats?
+    public var workKey: String?
+
+    init(input: InputItem, contentHash: String, sizeBytes: Int?) {
+        self.input = input
+        self.contentHash = contentHash
+        self.sizeBytes = sizeBytes
+        texts = input.webTexts.map { TextItem(origin: .web, text: $0.text, externalID: $0.id, producer: $0.manifest) }
+    }
+
+    func fail(_ message: String) {
+        status = "error"
+        error = message
+        frames = []
+        audio = []
+        scores = []
+        texts.removeAll { $0.origin != .web }
+    }
+
+    /// The rows this input becomes.
+    func rows() -> InputWrite {
+        var s = SourceRow(contentHash: contentHash, uri: input.uri, status: status)
+        s.externalID = input.externalID
+        s.error = error
+        s.sizeBytes = sizeBytes
+        s.workKey = workKey
+        if let p = probe {
+            s.kind = p.kind.rawValue; s.container = p.container; s.videoCodec = p.videoCodec; s.audioCodec = p.audioCodec
+            s.duration = p.duration; s.width = p.width; s.height = p.height; s.fps = p.frameRate > 0 ? p.frameRate : nil
+            s.rotation = p.rotation
+        }
+        if let d = decodeStats {
+            s.stats = #"{"packets_read":\#(d.packetsRead),"frames_decoded":\#(d.framesDecoded),"frames_converted":\#(d.framesConverted),"seeks":\#(d.seeks),"corrupt_packets":\#(d.corruptPackets)}"#
+        }
+        var w = InputWrite(source: s)
+        for f in frames {
+            var m = MediaRow(kind: "frame", idx: f.index, tStart: f.time, format: f.format.rawValue, data: f.encoded)
+            m.width = f.width; m.height = f.height; m.isKeyframe = f.isKeyframe; m.sceneScore = f.sceneScore
+            w.media.append(m)
+        }
+        for a in audio {
+            var bytes = [UInt8](repeating: 0, count: a.samples.count * 4)
+            a.samples.withUnsafeBytes { raw in bytes.withUnsafeMutableBytes { $0.copyMemory(from: raw) } }
+            var m = MediaRow(kind: "audio", idx: a.index, tStart: a.start, tEnd: a.end, format: "f32le", data: bytes)
+            m.sampleRate = a.sampleRate; m.samples = a.samples.count
+            w.media.append(m)
+        }
+        let times = frames.map(\.time)
+        for t in texts {
+            var row = TextRow(origin: t.origin.rawValue, text: t.text, mediaIndex: t.frame)
+            row.tStart = t.start; row.tEnd = t.end; row.externalID = t.externalID; row.producer = t.producer; row.settings = t.settings
+            w.texts.append(row)
+            for f in t.frames(times: times) { w.links.append(.init(text: w.texts.count - 1, media: f)) }
+        }
+        w.scores = scores.map { ScoreRow(text: $0.text, media: $0.frame, metric: $0.metric, model: $0.model, value: $0.value, threshold: $0.threshold, kept: $0.kept) }
+        w.models = models
+        return w
+    }
+}

@@ -1,0 +1,142 @@
+/// The shard schema. `schemas/shard.sql` is this text; a test keeps the two equal.
+public enum ShardSchema {
+    public static let version = 1
+
+    public static let sql = """
+    -- capfilt shard schema, version 1 (PRAGMA user_version = 1).
+    -- One shard holds whole inputs: a source and all its media, texts and scores live in the same file.
+
+    CREATE TABLE IF NOT EXISTS meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+
+    -- One row per `capfilt run` that wrote to this shard: the run ledger.
+    CREATE TABLE IF NOT EXISTS runs (
+        id              TEXT PRIMARY KEY,
+        pipeline_name   TEXT,
+        pipeline_hash   TEXT NOT NULL,
+        pipeline_yaml   TEXT,
+        capfilt_version TEXT,
+        host            TEXT,
+        started_at      TEXT NOT NULL,
+        finished_at     TEXT,
+        status          TEXT NOT NULL CHECK (status IN ('running', 'ok', 'errors', 'failed', 'interrupted')),
+        exit_code       INTEGER,
+        stats           TEXT
+    );
+
+    -- Every input seen, keyed by the SHA-256 of its bytes; unreadable files by 'path:' + SHA-256 of the path.
+    CREATE TABLE IF NOT EXISTS sources (
+        id           INTEGER PRIMARY KEY,
+        content_hash TEXT NOT NULL UNIQUE,
+        uri          TEXT NOT NULL,
+        external_id  TEXT,
+        kind         TEXT CHECK (kind IN ('video', 'image', 'audio')),
+        container    TEXT,
+        video_codec  TEXT,
+        audio_codec  TEXT,
+        duration_s   REAL,
+        width        INTEGER,
+        height       INTEGER,
+        fps          REAL,
+        rotation     INTEGER,
+        size_bytes   INTEGER,
+        status       TEXT NOT NULL CHECK (status IN ('ok', 'partial', 'error')),
+        error        TEXT,
+        work_key     TEXT,
+        stats        TEXT,
+        run_id       TEXT REFERENCES runs(id),
+        created_at   TEXT NOT NULL
+    );
+
+    -- Sampled frames (encoded images) and audio segments (16 kHz mono float32 little-endian).
+    CREATE TABLE IF NOT EXISTS media (
+        id          INTEGER PRIMARY KEY,
+        source_id   INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        kind        TEXT NOT NULL CHECK (kind IN ('frame', 'audio')),
+        idx         INTEGER NOT NULL,
+        t_start     REAL NOT NULL,
+        t_end       REAL,
+        width       INTEGER,
+        height      INTEGER,
+        sample_rate INTEGER,
+        samples     INTEGER,
+        format      TEXT NOT NULL,
+        is_keyframe INTEGER,
+        scene_score REAL,
+        data        BLOB NOT NULL,
+        UNIQUE (source_id, kind, idx)
+    );
+    CREATE INDEX IF NOT EXISTS media_source ON media(source_id);
+
+    -- Texts: web alt-texts from manifests, subtitle cues, synthetic captions; who made them and how.
+    CREATE TABLE IF NOT EXISTS texts (
+        id          INTEGER PRIMARY KEY,
+        source_id   INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        media_id    INTEGER REFERENCES media(id) ON DELETE CASCADE,
+        origin      TEXT NOT NULL CHECK (origin IN ('web', 'subtitle', 'synthetic')),
+        text        TEXT NOT NULL,
+        t_start     REAL,
+        t_end       REAL,
+        external_id TEXT,
+        producer    TEXT,
+        settings    TEXT
+    );
+    CREATE INDEX IF NOT EXISTS texts_source ON texts(source_id);
+
+    -- Candidate pairs: which frames each text describes (web texts: every frame of their source;
+    -- subtitle cues: the frames they are on screen for; synthetic captions: their frame).
+    CREATE TABLE IF NOT EXISTS text_media (
+        text_id  INTEGER NOT NULL REFERENCES texts(id) ON DELETE CASCADE,
+        media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+        PRIMARY KEY (text_id, media_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS text_media_media ON text_media(media_id);
+
+    -- Every score ever computed for a pair. `kept` is the stage's decision (1 kept, 0 dropped, NULL none);
+    -- the value stays, so a pair can be re-thresholded in SQL without recomputing.
+    CREATE TABLE IF NOT EXISTS scores (
+        text_id   INTEGER NOT NULL REFERENCES texts(id) ON DELETE CASCADE,
+        media_id  INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+        metric    TEXT NOT NULL,
+        model     TEXT NOT NULL,
+        value     REAL NOT NULL,
+        threshold REAL,
+        kept      INTEGER,
+        run_id    TEXT,
+        PRIMARY KEY (text_id, media_id, metric, model)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS scores_media ON scores(media_id);
+
+    -- Models used by this shard's texts and scores.
+    CREATE TABLE IF NOT EXISTS models (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        path        TEXT,
+        fingerprint TEXT,
+        config      TEXT
+    );
+
+    -- All candidate pairs with what a data engineer looks at.
+    CREATE VIEW IF NOT EXISTS pairs AS
+    SELECT tm.text_id, tm.media_id, s.id AS source_id, s.uri, s.external_id, m.idx AS frame_idx,
+           m.t_start AS t, t.origin, t.text, t.producer,
+           NOT EXISTS (SELECT 1 FROM scores d WHERE d.text_id = tm.text_id AND d.media_id = tm.media_id AND d.kept = 0) AS kept
+    FROM text_media tm
+    JOIN texts t   ON t.id = tm.text_id
+    JOIN media m   ON m.id = tm.media_id AND m.kind = 'frame'
+    JOIN sources s ON s.id = t.source_id;
+
+    -- The curated set: pairs that no scoring stage dropped, with the frame image.
+    CREATE VIEW IF NOT EXISTS curated_pairs AS
+    SELECT p.text_id, p.media_id, p.source_id, p.uri, p.external_id, p.frame_idx, p.t, p.origin, p.text, p.producer,
+           m.format AS image_format, m.width, m.height, m.data AS image
+    FROM pairs p JOIN media m ON m.id = p.media_id
+    WHERE p.kept;
+
+    -- Inputs that failed, with FFmpeg's message.
+    CREATE VIEW IF NOT EXISTS errors AS
+    SELECT id, uri, status, error FROM sources WHERE status <> 'ok';
+    """
+}

@@ -1,0 +1,207 @@
+import Foundation
+
+/// When a shard is full: checked between inputs, so an input never spans two shards.
+public struct ShardBudget: Sendable, Equatable {
+    public var maxMediaRows: Int
+    public var maxBytes: Int64
+    public init(maxMediaRows: Int = 100_000, maxBytes: Int64 = 2 << 30) {
+        self.maxMediaRows = maxMediaRows; self.maxBytes = maxBytes
+    }
+}
+
+/// Writes inputs into `shard-NNNNN.sqlite` files in one output folder, rotating by budget.
+/// Each input is one transaction. The shard being written is in WAL mode; a shard that is closed or
+/// rotated away from is checkpointed and switched back to a rollback journal, leaving one plain file.
+public final class ShardStore {
+    public let directory: URL
+    public let budget: ShardBudget
+    private var current: Database
+    private var currentName: String
+    private var mediaRows: Int
+    private var runShards: [String] = []
+    private var run: RunRecord?
+    private let now: () -> String
+
+    public static func shardName(_ n: Int) -> String { String(format: "shard-%05d.sqlite", n) }
+
+    public static func shardFiles(in directory: URL) -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { $0.hasPrefix("shard-") && $0.hasSuffix(".sqlite") }.sorted().map { directory.appendingPathComponent($0) }
+    }
+
+    public init(directory: URL, budget: ShardBudget = ShardBudget(), pageLimit: Int? = nil) throws {
+        self.directory = directory
+        self.budget = budget
+        self.now = { ISO8601DateFormatter().string(from: Date()) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let existing = ShardStore.shardFiles(in: directory)
+        currentName = existing.last?.lastPathComponent ?? ShardStore.shardName(0)
+        current = try ShardStore.open(directory.appendingPathComponent(currentName).path, pageLimit: pageLimit)
+        mediaRows = Int(try current.scalar("SELECT COUNT(*) FROM media").int ?? 0)
+        self.pageLimit = pageLimit
+    }
+    private let pageLimit: Int?
+
+    static func open(_ path: String, pageLimit: Int?) throws -> Database {
+        let db = try Database(path: path)
+        try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        if let pageLimit { try db.execute("PRAGMA max_page_count=\(pageLimit)") }
+        let version = try db.scalar("PRAGMA user_version").int ?? 0
+        if version == 0 {
+            try db.transaction {
+                try db.execute(ShardSchema.sql)
+                try db.execute("PRAGMA user_version=\(ShardSchema.version)")
+                try db.run("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?), ('created_by', 'capfilt')",
+                           [String(ShardSchema.version)])
+            }
+        } else if version != ShardSchema.version {
+            throw SQLiteError(code: 1, message: "\(path) has shard schema version \(version); this capfilt reads version \(ShardSchema.version)", sql: nil)
+        }
+        return db
+    }
+
+    public var currentShard: String { currentName }
+
+    /// Every source the output holds, by content hash; duplicates left by an interrupted retry are
+    /// resolved here (the newest row wins, older ones are deleted).
+    public func index() throws -> [String: IndexedSource] {
+        var result: [String: (IndexedSource, String)] = [:]
+        for url in ShardStore.shardFiles(in: directory) {
+            let db = url.lastPathComponent == currentName ? current : try Database(path: url.path)
+            for row in try db.query("SELECT content_hash, status, work_key, created_at FROM sources") {
+                guard let hash = row[0].text else { continue }
+                let entry = IndexedSource(shard: url.lastPathComponent, status: row[1].text ?? "error", workKey: row[2].text)
+                let created = row[3].text ?? ""
+                if let (old, oldCreated) = result[hash] {
+                    let (keep, drop) = created >= oldCreated ? (entry, old) : (old, entry)
+                    try deleteSource(hash: hash, shard: drop.shard)
+                    result[hash] = (keep, max(created, oldCreated))
+                } else {
+                    result[hash] = (entry, created)
+                }
+            }
+        }
+        return result.mapValues { $0.0 }
+    }
+
+    private func database(for shard: String) throws -> Database {
+        shard == currentName ? current : try Database(path: directory.appendingPathComponent(shard).path)
+    }
+
+    /// Removes an input and everything attached to it (cascade).
+    public func deleteSource(hash: String, shard: String) throws {
+        let db = try database(for: shard)
+        try db.execute("PRAGMA foreign_keys=ON")
+        try db.run("DELETE FROM sources WHERE content_hash = ?", [hash])
+        if shard == currentName { mediaRows = Int(try current.scalar("SELECT COUNT(*) FROM media").int ?? 0) }
+    }
+
+    public func beginRun(_ record: RunRecord) throws {
+        run = record
+        try recordRun(in: current)
+        runShards = [currentName]
+    }
+
+    private func recordRun(in db: Database) throws {
+        guard let r = run else { return }
+        try db.run("""
+            INSERT OR IGNORE INTO runs(id, pipeline_name, pipeline_hash, pipeline_yaml, capfilt_version, host, started_at, status)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 'running')
+            """, [r.id, r.pipelineName, r.pipelineHash, r.pipelineYAML, r.capfiltVersion, r.host, r.startedAt])
+    }
+
+    /// Writes one input atomically. An earlier row for the same content (a failed input being retried,
+    /// or work being redone) is replaced: in this shard inside the same transaction, elsewhere right after.
+    @discardableResult
+    public func write(_ input: InputWrite, replacing previous: IndexedSource? = nil) throws -> Int64 {
+        try rotateIfFull()
+        let runID = run?.id
+        let sourceID: Int64 = try current.transaction {
+            if previous?.shard == currentName {
+                try current.run("DELETE FROM sources WHERE content_hash = ?", [input.source.contentHash])
+            }
+            let s = input.source
+            let sid = try current.run("""
+                INSERT INTO sources(content_hash, uri, external_id, kind, container, video_codec, audio_codec, duration_s,
+                    width, height, fps, rotation, size_bytes, status, error, work_key, stats, run_id, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [s.contentHash, s.uri, s.externalID, s.kind, s.container, s.videoCodec, s.audioCodec, s.duration,
+                      s.width, s.height, s.fps, s.rotation, s.sizeBytes, s.status, s.error, s.workKey, s.stats, runID, now()])
+            let insertMedia = try current.prepare("""
+                INSERT INTO media(source_id, kind, idx, t_start, t_end, width, height, sample_rate, samples, format,
+                    is_keyframe, scene_score, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            var mediaIDs: [Int64] = []
+            for m in input.media {
+                try insertMedia.bind([sid, m.kind, m.idx, m.tStart, m.tEnd, m.width, m.height, m.sampleRate, m.samples,
+                                      m.format, m.isKeyframe, m.sceneScore, m.data])
+                try insertMedia.stepToEnd()
+                mediaIDs.append(current.lastInsertRowID)
+            }
+            let insertText = try current.prepare("""
+                INSERT INTO texts(source_id, media_id, origin, text, t_start, t_end, external_id, producer, settings)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            var textIDs: [Int64] = []
+            for t in input.texts {
+                try insertText.bind([sid, t.mediaIndex.map { mediaIDs[$0] }, t.origin, t.text, t.tStart, t.tEnd,
+                                     t.externalID, t.producer, t.settings])
+                try insertText.stepToEnd()
+                textIDs.append(current.lastInsertRowID)
+            }
+            let insertLink = try current.prepare("INSERT OR IGNORE INTO text_media(text_id, media_id) VALUES (?, ?)")
+            for l in input.links {
+                try insertLink.bind([textIDs[l.text], mediaIDs[l.media]])
+                try insertLink.stepToEnd()
+            }
+            let insertScore = try current.prepare("""
+                INSERT OR REPLACE INTO scores(text_id, media_id, metric, model, value, threshold, kept, run_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for sc in input.scores {
+                try insertScore.bind([textIDs[sc.text], mediaIDs[sc.media], sc.metric, sc.model, sc.value, sc.threshold, sc.kept, runID])
+                try insertScore.stepToEnd()
+            }
+            for m in input.models {
+                try current.run("INSERT OR IGNORE INTO models(id, kind, path, fingerprint, config) VALUES (?, ?, ?, ?, ?)",
+                                [m.id, m.kind, m.path, m.fingerprint, m.config])
+            }
+            return sid
+        }
+        mediaRows += input.media.count
+        if let previous, previous.shard != currentName {
+            try deleteSource(hash: input.source.contentHash, shard: previous.shard)
+        }
+        return sourceID
+    }
+
+    private func rotateIfFull() throws {
+        let bytes = (try current.scalar("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()").int) ?? 0
+        guard mediaRows >= budget.maxMediaRows || bytes >= budget.maxBytes else { return }
+        guard mediaRows > 0 else { return }
+        try ShardStore.finalize(current)
+        let number = (Int(currentName.dropFirst("shard-".count).prefix(5)) ?? 0) + 1
+        currentName = ShardStore.shardName(number)
+        current = try ShardStore.open(directory.appendingPathComponent(currentName).path, pageLimit: pageLimit)
+        mediaRows = 0
+        try recordRun(in: current)
+        runShards.append(currentName)
+    }
+
+    /// Records the run's end in every shard it wrote to.
+    public func finishRun(status: String, exitCode: Int32, stats: String) throws {
+        guard let r = run else { return }
+        for shard in runShards {
+            let db = try database(for: shard)
+            try db.run("UPDATE runs SET finished_at = ?, status = ?, exit_code = ?, stats = ? WHERE id = ?",
+                       [now(), status, Int(exitCode), stats, r.id])
+        }
+    }
+
+    /// Checkpoints the WAL into the file and leaves a plain rollback-journal database.
+    public func close() throws { try ShardStore.finalize(current) }
+
+    static func finalize(_ db: Database) throws {
+        try db.execute("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;")
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+
+/// The command tree. Commands throw; exit codes are decided in one place, `Main.exitCode(for:)`.
+struct Capfilt: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "capfilt",
+        abstract: "Build curated image/video–text datasets: decode, caption, filter, score, write SQLite shards.",
+        discussion: """
+        Exit codes: 0 success, 1 finished with errors (some inputs failed; see `capfilt inspect`),
+        2 fatal (the run could not go on, e.g. disk full), 64 usage (bad arguments or pipeline file),
+        75 output locked by another run, 130 interrupted (SIGINT/SIGTERM; rerun to resume).
+        """,
+        version: version,
+        subcommands: [RunCommand.self, ValidateCommand.self, InspectCommand.self, FramesCommand.self, SynthCommand.self]
+    )
+}
+
+/// A command's own decision about the exit code (e.g. a run that finished with errors).
+struct CommandExit: Error {
+    let code: Int32
+}
+
+@main
+enum Main {
+    static func main() {
+        let command: ParsableCommand
+        do {
+            command = try Capfilt.parseAsRoot()
+        } catch {
+            // Help, version and argument errors: ArgumentParser prints and picks 0 or 64.
+            Capfilt.exit(withError: error)
+        }
+        do {
+            var c = command
+            try c.run()
+            exit(0)
+        } catch let e as CommandExit {
+            exit(e.code)
+        } catch {
+            if let e = error as? CleanExit { Capfilt.exit(withError: e) }
+            FileHandle.standardError.write(Data("capfilt: error: \(error)\n".utf8))
+            exit(exitCode(for: error))
+        }
+    }
+
+    static func exitCode(for error: Error) -> Int32 {
+        switch error {
+        case is SpecError, is ValidationError: return ExitCode.usage
+        case is RunLock.Busy: return ExitCode.locked
+        default: return ExitCode.fatal
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import Pipeline
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a pipeline file: new and changed inputs are processed, the rest is skipped.",
+        discussion: """
+        Example:
+          capfilt run pipelines/decode.yaml
+          capfilt run pipelines/decode.yaml --workers 2 --retry-failed --log-format json
+
+        Each input is committed in one SQLite transaction: a killed run resumes where it stopped.
+        One run at a time per output folder (a lock file); a second one exits with code 75.
+        """
+    )
+
+    @Argument(help: "The pipeline YAML file.") var pipeline: String
+    @Option(help: "Worker threads (default: the file's 'workers', else the number of cores).") var workers: Int?
+    @Flag(help: "Redo every input, whatever the output already holds.") var force = false
+    @Flag(help: "Redo inputs that ended as errors in an earlier run.") var retryFailed = false
+    @Flag(help: "Wait for another run on the same output to finish instead of exiting.") var wait = false
+    @Option(help: "Log format on stderr: text or json.") var logFormat: LogFormat = .text
+    @Flag(help: "No progress bar or summary; only logs.") var quiet = false
+
+    func run() throws {
+        LogSetup.bootstrap(format: logFormat, level: quiet ? .warning : .notice)
+        let logger = Logger(label: "capfilt.run")
+        let spec = try PipelineSpec.load(path: pipeline)
+        var options = RunOptions()
+        options.workers = workers
+        options.force = force
+        options.retryFailed = retryFailed
+        options.wait = wait
+        options.capfiltVersion = Capfilt.version
+        let stop = options.stop
+        let signals = Signals.install { stop.stop() }
+        defer { withExtendedLifetime(signals) {} }
+        let progress = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) == 1)
+        options.progress = { progress.update(done: $0, total: $1) }
+        let summary = try PipelineRunner(spec: spec, options: options, logger: logger).run()
+        progress.finish()
+        if !quiet { print(SummaryText.render(summary)) }
+        let code = ExitCode.for(summary.outcome)
+        if code != 0 { throw CommandExit(code: code) }
+    }
+}
+
+enum LogFormat: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+/// SIGINT/SIGTERM ask the run to stop at the next commit boundary; a second signal ends it at once.
+final class Signals {
+    private var sources: [DispatchSourceSignal] = []
+    private var count = 0
+
+    static func install(_ onStop: @escaping () -> Void) -> Signals {
+        let s = Signals()
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            src.setEventHandler { [weak s] in
+                guard let s else { return }
+                s.count += 1
+                if s.count > 1 { exit(ExitCode.interrupted) }
+                FileHandle.standardError.write(Data("\ncapfilt: stopping after the inputs in progress (signal again to stop now)\n".utf8))
+                onStop()
+            }
+            src.resume()
+            s.sources.append(src)
+        }
+        return s
+    }
+}
