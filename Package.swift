@@ -42,7 +42,7 @@ let package = Package(
 
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Media", "Store"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Media", "Store", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor"]),
     ],

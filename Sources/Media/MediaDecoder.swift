@@ -208,7 +208,9 @@ struct VideoSampler {
         func handle(_ frame: Frame, stats: inout DecodeStats) throws -> Bool {
             stats.framesDecoded += 1
             let ts = frame.bestEffortTimestamp
-            let t = ts == AV.noPTS ? lastFrameTime + frameDuration : Double(ts) * timeBase - info.startTime
+            // Microsecond rounding keeps 2000 × 0.001 from being stored as 2.0000000000000004.
+            let raw = ts == AV.noPTS ? lastFrameTime + frameDuration : Double(ts) * timeBase - info.startTime
+            let t = (raw * 1e6).rounded() / 1e6
             lastFrameTime = t
             var selected = false
             var score: Double? = nil

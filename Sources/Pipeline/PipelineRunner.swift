@@ -76,7 +76,7 @@ public final class PipelineRunner {
     public let options: RunOptions
     let logger: Logger
 
-    public init(spec: PipelineSpec, options: RunOptions = RunOptions(), logger: Logger = Logger(label: "capfilt")) {
+    public init(logger: Logger = Logger(label: "capfilt"), spec: PipelineSpec, options: RunOptions = RunOptions()) {
         self.spec = spec
         self.options = options
         self.logger = logger

@@ -41,7 +41,7 @@ struct RunCommand: ParsableCommand {
         defer { withExtendedLifetime(signals) {} }
         let progress = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) == 1)
         options.progress = { progress.update(done: $0, total: $1) }
-        let summary = try PipelineRunner(spec: spec, options: options, logger: logger).run()
+        let summary = try PipelineRunner(logger: logger, spec: spec, options: options).run()
         progress.finish()
         if !quiet { print(SummaryText.render(summary)) }
         let code = ExitCode.for(summary.outcome)

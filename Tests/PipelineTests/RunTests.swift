@@ -1,0 +1,166 @@
+import Foundation
+import Logging
+import XCTest
+import Media
+import Store
+@testable import Pipeline
+
+final class RunTests: XCTestCase {
+    var dir: URL!
+    let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("capfilt-run-\(getpid())-\(name.filter { $0.isLetter })")
+        try? FileManager.default.removeItem(at: dir)
+        let media = dir.appendingPathComponent("media")
+        try FileManager.default.createDirectory(at: media, withIntermediateDirectories: true)
+        func frame(_ i: Int, _ w: Int, _ h: Int) -> RGBFrame {
+            RGBFrame(width: w, height: h) { x, _ in (UInt8(i * 3 % 256), UInt8(x % 256), 90) }
+        }
+        try MediaWriter.write(to: media.appendingPathComponent("plain.mp4").path,
+                              spec: MediaSpec(video: .init(codec: .h264, width: 64, height: 48, fps: 10, frames: 40, gop: 10)),
+                              frame: { frame($0, 64, 48) })
+        try MediaWriter.write(to: media.appendingPathComponent("talk.mkv").path,
+                              spec: MediaSpec(video: .init(codec: .mpeg4, width: 64, height: 48, fps: 10, frames: 40, gop: 10),
+                                              audio: .init(codec: .aac, sampleRate: 22_050, channels: 1, duration: 4),
+                                              subtitles: (codec: .subrip, cues: [SubtitleCue(start: 0.9, end: 2.1, text: "hello there"),
+                                                                                 SubtitleCue(start: 3.0, end: 3.5, text: "bye")])),
+                              frame: { frame($0, 64, 48) })
+        try Data(try ImageEncoder(format: .png).encode(frame(1, 40, 30))).write(to: media.appendingPathComponent("still.png"))
+        try Data().write(to: media.appendingPathComponent("zero.mp4"))
+        try Data("not media at all".utf8).write(to: media.appendingPathComponent("fake.mkv"))
+        try FileManager.default.createSymbolicLink(atPath: media.appendingPathComponent("dangling.mp4").path, withDestinationPath: "/nonexistent/file.mp4")
+        let full = try Data(contentsOf: media.appendingPathComponent("talk.mkv"))
+        try full.prefix(full.count * 2 / 3).write(to: media.appendingPathComponent("cut.mkv"))
+        // The same bytes under a second name: one input, both names' texts.
+        try FileManager.default.copyItem(at: media.appendingPathComponent("still.png"), to: media.appendingPathComponent("copy.png"))
+        try Data("""
+        {"path": "media/plain.mp4", "text": "a plain clip", "id": "w1"}
+        {"path": "media/still.png", "text": "a still image", "id": "w2"}
+        {"path": "media/copy.png", "text": "the same image again", "id": "w3"}
+
+        """.utf8).write(to: dir.appendingPathComponent("alt.jsonl"))
+    }
+
+    func writeSpec(sample: String = "every 1s", extra: String = "") throws -> PipelineSpec {
+        let yaml = """
+        name: test
+        inputs:
+          - folder: media
+          - manifest: alt.jsonl
+        output:
+          dir: out
+          \(extra)
+        workers: 2
+        stages:
+          - stage: decode
+            sample: \(sample)
+            resize: {shortest: 32}
+            audio: {segment: span}
+        """
+        let path = dir.appendingPathComponent("p.yaml").path
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
+        return try PipelineSpec.load(path: path)
+    }
+
+    func db() throws -> Database { try Database(path: dir.appendingPathComponent("out/shard-00000.sqlite").path, readOnly: true) }
+
+    func testRunWritesRowsAndHostileFilesBecomeErrorRows() throws {
+        let summary = try PipelineRunner(logger: quiet, spec: try writeSpec()).run()
+        XCTAssertEqual(summary.outcome, .errors)
+        XCTAssertEqual(ExitCode.for(summary.outcome), ExitCode.finishedWithErrors)
+        XCTAssertEqual(summary.inputsSeen, 8)
+        XCTAssertEqual(summary.duplicates, 1)
+        XCTAssertEqual(summary.unique, 7)
+        XCTAssertEqual(summary.failed, 3, "\(summary.errorSamples)")
+
+        let d = try db()
+        let statuses = Dictionary(uniqueKeysWithValues: try d.query("SELECT uri, status, error FROM sources").map {
+            (URL(fileURLWithPath: $0[0].text!).lastPathComponent, ($0[1].text!, $0[2].text))
+        })
+        XCTAssertEqual(statuses["zero.mp4"]?.0, "error")
+        XCTAssertTrue(statuses["zero.mp4"]?.1?.contains("Invalid data found when processing input") ?? false)
+        XCTAssertEqual(statuses["fake.mkv"]?.0, "error")
+        XCTAssertEqual(statuses["dangling.mp4"]?.0, "error")
+        XCTAssertTrue(statuses["dangling.mp4"]?.1?.contains("No such file or directory") ?? false, "\(statuses["dangling.mp4"]!)")
+        XCTAssertEqual(statuses["plain.mp4"]?.0, "ok")
+        // A truncated MKV still yields the frames before the cut.
+        XCTAssertNotEqual(statuses["cut.mkv"]?.0, "error")
+        XCTAssertGreaterThan(try d.scalar("SELECT COUNT(*) FROM media m JOIN sources s ON s.id = m.source_id WHERE s.uri LIKE '%cut.mkv' AND m.kind = 'frame'").int ?? 0, 0)
+
+        // Frames: 4 s at every 1 s.
+        XCTAssertEqual(try d.query("SELECT t_start FROM media m JOIN sources s ON s.id = m.source_id WHERE s.uri LIKE '%plain.mp4' AND m.kind = 'frame' ORDER BY idx").map { $0[0].double! },
+                       [0, 1, 2, 3])
+        XCTAssertEqual(try d.scalar("SELECT width || 'x' || height FROM media WHERE kind = 'frame' LIMIT 1").text, "32x32")
+        // Web texts pair with every frame of their source; the duplicate's text is kept too.
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM pairs WHERE text = 'a plain clip'").int, 4)
+        XCTAssertEqual(Set(try d.query("SELECT text FROM pairs WHERE uri LIKE '%.png'").map { $0[0].text! }), ["a still image", "the same image again"])
+        // Subtitle cues pair with the frames they are on screen for: 0.9–2.1 s covers the frames at 1 s and 2 s.
+        XCTAssertEqual(try d.query("SELECT t FROM pairs WHERE text = 'hello there' AND uri LIKE '%talk.mkv' ORDER BY t").map { $0[0].double! }, [1, 2])
+        XCTAssertEqual(try d.query("SELECT t FROM pairs WHERE text = 'bye' AND uri LIKE '%talk.mkv'").map { $0[0].double! }, [3], "a cue covers [start, end)")
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM texts WHERE origin = 'subtitle' AND source_id = (SELECT id FROM sources WHERE uri LIKE '%talk.mkv')").int, 2)
+        // Audio: spans from each frame to the next, 16 kHz mono float.
+        let audio = try d.query("SELECT t_start, samples, sample_rate, length(data) FROM media m JOIN sources s ON s.id = m.source_id WHERE s.uri LIKE '%talk.mkv' AND m.kind = 'audio' ORDER BY idx")
+        XCTAssertEqual(audio.count, 4)
+        for a in audio.dropLast() {
+            XCTAssertEqual(a[2].int, 16_000)
+            XCTAssertEqual(Double(a[1].int!), 16_000, accuracy: 200)
+            XCTAssertEqual(a[3].int, a[1].int! * 4)
+        }
+        // The ledger.
+        let run = try d.query("SELECT status, exit_code, stats FROM runs")
+        XCTAssertEqual(run.count, 1)
+        XCTAssertEqual(run[0][0].text, "errors")
+        XCTAssertEqual(run[0][1].int, 1)
+        XCTAssertTrue(run[0][2].text!.contains("\"failed\":3"))
+        // A finished shard is one plain file.
+        XCTAssertEqual(try d.scalar("PRAGMA journal_mode").text, "delete")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/shard-00000.sqlite-wal").path))
+        XCTAssertEqual(try d.scalar("PRAGMA integrity_check").text, "ok")
+        XCTAssertEqual(try d.scalar("PRAGMA user_version").int, Int64(ShardSchema.version))
+        // inspect reads the same.
+        let s = try DatasetSummary.read(directory: dir.appendingPathComponent("out"))
+        XCTAssertEqual(s.sourcesByStatus["error"], 3)
+        XCTAssertEqual(s.errors.reduce(0) { $0 + $1.count }, 3)
+    }
+
+    func testRerunSkipsEverythingAndSettingChangeRedoesOnlyTheWork() throws {
+        _ = try PipelineRunner(logger: quiet, spec: try writeSpec()).run()
+        let again = try writeSpec()
+        let second = try PipelineRunner(logger: quiet, spec: again).run()
+        XCTAssertEqual(second.processed, 0)
+        XCTAssertEqual(second.skipped, 7)
+        XCTAssertNil(again.stages[0].counters.snapshot["in"], "no decoding on a rerun with nothing new")
+        var retry = RunOptions(); retry.retryFailed = true
+        let third = try PipelineRunner(logger: quiet, spec: try writeSpec(), options: retry).run()
+        XCTAssertEqual(third.retried, 3)
+        XCTAssertEqual(third.processed, 3)
+        let changed = try PipelineRunner(logger: quiet, spec: try writeSpec(sample: "every 2s")).run()
+        XCTAssertEqual(changed.changed, 4, "ok and partial inputs are redone with the new sampling; failed ones wait for --retry-failed")
+        let d = try db()
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM sources").int, 7, "no duplicate sources")
+        XCTAssertEqual(try d.query("SELECT t_start FROM media m JOIN sources s ON s.id = m.source_id WHERE s.uri LIKE '%plain.mp4' AND m.kind = 'frame' ORDER BY idx").map { $0[0].double! }, [0, 2])
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM runs").int, 4)
+    }
+
+    func testSecondRunOnTheSameOutputIsRefused() throws {
+        let spec = try writeSpec()
+        let held = try RunLock(directory: spec.outputDirectory, wait: false)
+        XCTAssertThrowsError(try PipelineRunner(logger: quiet, spec: spec).run()) { XCTAssertTrue($0 is RunLock.Busy, "\($0)") }
+        withExtendedLifetime(held) {}
+    }
+
+    func testShardsRotateByBudgetAndInputsNeverSplit() throws {
+        let summary = try PipelineRunner(logger: quiet, spec: try writeSpec(extra: "shard_max_media: 5")).run()
+        XCTAssertGreaterThan(summary.shards.count, 1)
+        var total = 0
+        for url in ShardStore.shardFiles(in: dir.appendingPathComponent("out")) {
+            let d = try Database(path: url.path, readOnly: true)
+            XCTAssertEqual(try d.scalar("PRAGMA journal_mode").text, "delete", url.lastPathComponent)
+            XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM media WHERE source_id NOT IN (SELECT id FROM sources)").int, 0)
+            XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM runs").int, 1, "each shard records the run that wrote it")
+            total += Int(try d.scalar("SELECT COUNT(*) FROM sources").int ?? 0)
+        }
+        XCTAssertEqual(total, 7)
+    }
+}
