@@ -78,6 +78,8 @@ public struct DecodeStats: Sendable {
     public var framesDecoded = 0
     public var framesConverted = 0
     public var seeks = 0
+    /// Keyframes the container index listed (what seeking can use).
+    public var indexedKeyframes = 0
     /// Packets the decoder rejected (corrupt data); decoding went on past them.
     public var corruptPackets = 0
     public var firstCorruption: String?
@@ -168,7 +170,7 @@ struct VideoSampler {
     let timeBase: Double
     let frameDuration: Double
     var schedule: TargetSchedule
-    let keyframes: [Double]
+    var keyframes: [Double]
     let converter = FrameConverter()
 
     init(demuxer: Demuxer, stream: Int, probe: MediaProbe, options: DecodeOptions) throws {
@@ -181,10 +183,15 @@ struct VideoSampler {
         timeBase = av_q2d(demuxer.stream(stream).pointee.time_base)
         frameDuration = info.frameRate > 0 ? 1 / info.frameRate : 1.0 / 30
         schedule = TargetSchedule(spec: options.sampling, duration: probe.duration, maxFrames: options.maxFrames)
-        let start = info.startTime, tb = timeBase
-        keyframes = options.allowSeeking ? demuxer.indexedKeyframes(stream: stream).map { Double($0) * tb - start } : []
+        keyframes = []
+        if options.allowSeeking { keyframes = indexedKeyframes() }
         if case .keyframes = options.sampling, !isImage { decoder.skipNonKeyFrames() }
         demuxer.keepOnly([stream])
+    }
+
+    func indexedKeyframes() -> [Double] {
+        let start = info.startTime, tb = timeBase
+        return demuxer.indexedKeyframes(stream: stream).map { Double($0) * tb - start }
     }
 
     private var usesSchedule: Bool {
@@ -200,6 +207,10 @@ struct VideoSampler {
         var times: [Double] = []
         var maxSent = -Double.infinity
         var lastSeekTarget = -Double.infinity
+        var landedCheck: Double? = nil
+        var seekingDisabled = false
+        stats.indexedKeyframes = keyframes.count
+        defer { stats.indexedKeyframes = keyframes.count }
         var lastFrameTime = -frameDuration
         var previousGray: [UInt8]? = nil
         var lastSceneTime = -Double.infinity
@@ -277,15 +288,30 @@ struct VideoSampler {
             let raw = p.pts != AV.noPTS ? p.pts : p.dts
             let pktTime = raw == AV.noPTS ? maxSent : Double(raw) * timeBase - info.startTime
 
+            if let before = landedCheck {
+                // A seek that lands before what was already decoded gains nothing: read on linearly instead.
+                landedCheck = nil
+                if pktTime < before { seekingDisabled = true }
+            }
             if usesSchedule, let target = schedule.current {
-                // Jump to the keyframe before the next target when it lies ahead of everything decoded so far.
-                if let kf = keyframes.last(where: { $0 <= target + frameDuration * 0.25 }),
-                   kf > pktTime + frameDuration, kf > maxSent + frameDuration, target > lastSeekTarget {
+                // Jump towards the next target when the index has a keyframe between here and it. Index
+                // times are decode times (a few frames early with B-frames), so they only decide whether to
+                // seek; the seek itself asks for the target's presentation time, and libavformat lands on
+                // the keyframe at or before it.
+                // Where the index does not reach the target (Matroska reads its cues on the first seek),
+                // a long gap is reason enough to try.
+                let indexReaches = (keyframes.last ?? -Double.infinity) >= target - 1
+                let guess: Double? = !indexReaches && options.allowSeeking && target - pktTime > 1 ? target : nil
+                if !seekingDisabled, let kf = guess ?? keyframes.last(where: { $0 <= target + frameDuration * 0.25 }),
+                   kf > pktTime + 2 * frameDuration, kf > maxSent + 2 * frameDuration, target > lastSeekTarget {
                     lastSeekTarget = target
-                    let ts = Int64(((kf + info.startTime) / timeBase).rounded())
+                    // A quarter frame of slack: 4.023 / 0.001 must not round down to the keyframe before.
+                    let ts = Int64(((target + info.startTime + frameDuration * 0.25) / timeBase).rounded(.down))
                     try demuxer.seek(stream: stream, to: ts)
                     decoder.flush()
                     stats.seeks += 1
+                    landedCheck = max(maxSent, pktTime)
+                    if guess != nil { keyframes = indexedKeyframes() }
                     maxSent = -Double.infinity
                     continue reading
                 }

@@ -32,7 +32,7 @@ struct FramesCommand: ParsableCommand {
             print("\(f.index)\t\(String(format: "%.3f", f.time))\t\(f.isKeyframe ? 1 : 0)\t\(f.sceneScore.map { String(format: "%.3f", $0) } ?? "")")
         }
         let s = result.stats
-        print("# \(result.frameTimes.count) frames selected; \(s.framesDecoded) decoded, \(s.packetsRead) packets read, \(s.seeks) seeks"
+        print("# \(result.frameTimes.count) frames selected; \(s.framesDecoded) decoded, \(s.packetsRead) packets read, \(s.seeks) seeks (index: \(s.indexedKeyframes) keyframes)"
               + (s.corruptPackets > 0 ? ", \(s.corruptPackets) corrupt packets skipped" : ""))
     }
 }

@@ -31,6 +31,15 @@ final class SamplingTests: XCTestCase {
         XCTAssertEqual(linear.stats.seeks, 0)
     }
 
+    func testEveryNSecondsMKVSeeksOnceItsCuesAreRead() throws {
+        let dir = TestMedia.tempDir()
+        let path = try TestMedia.video(dir, "a.mkv", seconds: 12, gop: 30, audio: .init(codec: .aac, duration: 12))
+        let r = try times(path, .every(seconds: 3))
+        XCTAssertEqual(r.numbers, [0, 90, 180, 270].map { $0 % 256 })
+        XCTAssertGreaterThan(r.stats.seeks, 1)
+        XCTAssertLessThan(r.stats.framesDecoded, 120, "frames decoded: \(r.stats.framesDecoded) of 360")
+    }
+
     func testFpsMPEG4() throws {
         let dir = TestMedia.tempDir()
         let path = try TestMedia.video(dir, "b.mp4", codec: .mpeg4, fps: 25, seconds: 3, gop: 12)

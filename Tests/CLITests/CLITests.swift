@@ -1,0 +1,113 @@
+import Foundation
+import XCTest
+
+/// Runs the real `capfilt` binary: exit codes and messages are part of its interface.
+final class CLITests: XCTestCase {
+    static let binary: URL = {
+        var dir = Bundle(for: CLITests.self).bundleURL
+        while dir.pathExtension == "xctest" || dir.lastPathComponent == "Contents" { dir.deleteLastPathComponent() }
+        return dir.appendingPathComponent("capfilt")
+    }()
+
+    @discardableResult
+    func capfilt(_ args: [String], cwd: URL? = nil) throws -> (code: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = CLITests.binary
+        p.arguments = args
+        if let cwd { p.currentDirectoryURL = cwd }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    var dir: URL!
+    override func setUpWithError() throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: CLITests.binary.path), "capfilt not built at \(CLITests.binary.path)")
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("capfilt-cli-\(getpid())-\(name.filter { $0.isLetter })")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    func pipeline(_ extra: String = "") throws -> String {
+        let yaml = """
+        name: cli
+        inputs:
+          - folder: media/videos
+          - manifest: media/alt.jsonl
+        output:
+          dir: out
+        stages:
+          - stage: decode
+            sample: every 2s\(extra)
+        """
+        let path = dir.appendingPathComponent("p.yaml").path
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testRunSynthInspectAndExitCodes() throws {
+        let synth = try capfilt(["synth", dir.appendingPathComponent("media").path, "--videos", "3", "--images", "0", "--seconds", "3"])
+        XCTAssertEqual(synth.code, 0, synth.err)
+        let p = try pipeline()
+        XCTAssertEqual(try capfilt(["validate", p]).code, 0)
+        let run = try capfilt(["run", p, "--workers", "2"])
+        XCTAssertEqual(run.code, 1, "hostile files make the run finish with errors\n\(run.out)\n\(run.err)")
+        XCTAssertTrue(run.out.contains("failed 3"), run.out)
+        let inspect = try capfilt(["inspect", dir.appendingPathComponent("out").path])
+        XCTAssertEqual(inspect.code, 0, inspect.err)
+        XCTAssertTrue(inspect.out.contains("error 3"), inspect.out)
+        XCTAssertTrue(inspect.out.contains("Invalid data found when processing input"), inspect.out)
+        // The shard is a plain SQLite file: sqlite3 reads it read-only.
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        sqlite.arguments = ["-readonly", dir.appendingPathComponent("out/shard-00000.sqlite").path, "SELECT COUNT(*) FROM curated_pairs"]
+        let pipe = Pipe(); sqlite.standardOutput = pipe
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") {
+            try sqlite.run(); sqlite.waitUntilExit()
+            XCTAssertEqual(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), "7",
+                           "3 web texts × 2 frames + 1 subtitle cue on screen at 2 s")
+        }
+        // Nothing new: a clean run (the old failures are skipped, not failed again).
+        let again = try capfilt(["run", p])
+        XCTAssertEqual(again.code, 0, again.err)
+        XCTAssertTrue(again.out.contains("skipped 6"), again.out)
+        XCTAssertEqual(try capfilt(["run", p, "--retry-failed", "--quiet"]).code, 1)
+    }
+
+    func testBadYAMLIsAUsageErrorWithPosition() throws {
+        let p = try pipeline("\n    smaple: 3")
+        let r = try capfilt(["validate", p])
+        XCTAssertEqual(r.code, 64)
+        XCTAssertTrue(r.err.contains("\(p):10:5: unknown key 'smaple'"), r.err)
+        XCTAssertTrue(r.err.contains("did you mean 'sample'"), r.err)
+        XCTAssertEqual(try capfilt(["run", "--workers", "x", p]).code, 64)
+    }
+
+    func testSecondRunIsRefusedWhileTheFirstHoldsTheLock() throws {
+        let p = try pipeline()
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("media/videos"), withIntermediateDirectories: true)
+        try Data().write(to: dir.appendingPathComponent("media/alt.jsonl"))
+        // Hold the lock from this process, as a running capfilt would.
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("out"), withIntermediateDirectories: true)
+        let fd = open(dir.appendingPathComponent("out/.capfilt.lock").path, O_RDWR | O_CREAT, 0o644)
+        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
+        let r = try capfilt(["run", p])
+        XCTAssertEqual(r.code, 75, r.err)
+        XCTAssertTrue(r.err.contains("another capfilt run holds"), r.err)
+        close(fd)
+        XCTAssertEqual(try capfilt(["run", p, "--quiet"]).code, 0)
+    }
+
+    func testFramesPrintsSelectedTimestamps() throws {
+        _ = try capfilt(["synth", dir.appendingPathComponent("m").path, "--videos", "1", "--images", "0", "--seconds", "6", "--no-hostile"])
+        let r = try capfilt(["frames", dir.appendingPathComponent("m/videos/scene-000.mp4").path, "--sample", "every 2s"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let times = r.out.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix("index") }.map { $0.split(separator: "\t")[1] }
+        XCTAssertEqual(times, ["0.000", "2.000", "4.000"])
+        XCTAssertEqual(try capfilt(["frames", "x.mp4", "--sample", "often"]).code, 64)
+    }
+}
