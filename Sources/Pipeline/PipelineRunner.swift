@@ -21,6 +21,8 @@ public struct RunOptions {
     public var wait = false
     public var capfiltVersion = "dev"
     public var stop = StopFlag()
+    /// SQLite's page limit for the shards, to test running out of space without filling a disk.
+    public var maxPageCount: Int? = nil
     /// Called after each input with (done, total).
     public var progress: ((Int, Int) -> Void)? = nil
     public init() {}
@@ -91,7 +93,7 @@ public final class PipelineRunner {
         let started = Date()
         let lock = try RunLock(directory: spec.outputDirectory, wait: options.wait)
         defer { withExtendedLifetime(lock) {} }
-        let store = try ShardStore(directory: spec.outputDirectory, budget: spec.budget)
+        let store = try ShardStore(directory: spec.outputDirectory, budget: spec.budget, pageLimit: options.maxPageCount)
         var summary = RunSummary(runID: UUID().uuidString.lowercased(), outcome: .ok)
         summary.outputDirectory = spec.outputDirectory.path
         let record = RunRecord(id: summary.runID, pipelineName: spec.name, pipelineHash: spec.hash, pipelineYAML: spec.yaml,
@@ -187,7 +189,9 @@ public final class PipelineRunner {
         }
         // The ledger is written even after a storage failure when the disk allows it.
         try? store.finishRun(status: summary.outcome.rawValue, exitCode: ExitCode.for(summary.outcome), stats: summary.json)
-        try? store.close()
+        if !store.close() {
+            logger.notice("shard left in WAL mode: another connection has it open; the next run finalizes it", metadata: ["shard": "\(store.currentShard)"])
+        }
         summary.shards = ShardStore.shardFiles(in: spec.outputDirectory).map(\.lastPathComponent)
         logger.info("run finished", metadata: ["run": "\(summary.runID)", "outcome": "\(summary.outcome.rawValue)", "stats": "\(summary.json)"])
         return summary

@@ -179,7 +179,7 @@ public final class ShardStore {
         let bytes = (try current.scalar("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()").int) ?? 0
         guard mediaRows >= budget.maxMediaRows || bytes >= budget.maxBytes else { return }
         guard mediaRows > 0 else { return }
-        try ShardStore.finalize(current)
+        ShardStore.finalize(current)
         let number = (Int(currentName.dropFirst("shard-".count).prefix(5)) ?? 0) + 1
         currentName = ShardStore.shardName(number)
         current = try ShardStore.open(directory.appendingPathComponent(currentName).path, pageLimit: pageLimit)
@@ -198,10 +198,20 @@ public final class ShardStore {
         }
     }
 
-    /// Checkpoints the WAL into the file and leaves a plain rollback-journal database.
-    public func close() throws { try ShardStore.finalize(current) }
+    /// Checkpoints the WAL into the file and leaves a plain rollback-journal database. Returns false
+    /// when another connection (a `sqlite3` shell reading it) keeps the shard in WAL mode: it stays
+    /// valid as it is, and the next run's close finalizes it.
+    @discardableResult
+    public func close() -> Bool { ShardStore.finalize(current) }
 
-    static func finalize(_ db: Database) throws {
-        try db.execute("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;")
+    @discardableResult
+    static func finalize(_ db: Database) -> Bool {
+        do {
+            try db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try db.execute("PRAGMA journal_mode=DELETE")
+            return true
+        } catch {
+            return false
+        }
     }
 }

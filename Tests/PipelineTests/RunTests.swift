@@ -163,4 +163,21 @@ final class RunTests: XCTestCase {
         }
         XCTAssertEqual(total, 7)
     }
+
+    func testStorageFailureStopsTheRunAndTheNextRunFinishesTheJob() throws {
+        var tiny = RunOptions()
+        tiny.maxPageCount = 24
+        tiny.workers = 1
+        let failed = try PipelineRunner(logger: quiet, spec: try writeSpec(), options: tiny).run()
+        XCTAssertEqual(failed.outcome, .failed)
+        XCTAssertEqual(ExitCode.for(failed.outcome), ExitCode.fatal)
+        XCTAssertTrue(failed.fatal?.contains("full") ?? false, failed.fatal ?? "")
+        XCTAssertLessThan(failed.processed, 7)
+        let d = try db()
+        XCTAssertEqual(try d.scalar("PRAGMA integrity_check").text, "ok")
+        let done = try PipelineRunner(logger: quiet, spec: try writeSpec()).run()
+        XCTAssertEqual(done.outcome, .errors)
+        XCTAssertEqual(done.processed + failed.processed, 7, "nothing is done twice")
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM sources").int, 7)
+    }
 }

@@ -1,0 +1,52 @@
+# capfilt — build, test, demo and benchmarks. `make test` and `make demo` install what they need.
+SWIFT ?= swift
+APT_PACKAGES := libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev \
+                libopenblas-dev libsqlite3-dev sqlite3 pkg-config
+BENCH_PACKAGES := ffmpeg
+RELEASE_BIN := .build/release
+DEMO_MEDIA := out/demo-media
+DEMO_OUT := out/demo
+
+.PHONY: deps bench-deps build test demo bench clean
+
+# Installs the Debian packages that are missing (needs root or sudo; a no-op when all are there).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+bench-deps: deps
+	@dpkg -s $(BENCH_PACKAGES) >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES); }
+
+build: deps
+	$(SWIFT) build -c release --product capfilt
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# The main job on the shipped default: render a corpus, run the pipeline, summarise what it wrote.
+demo: build
+	rm -rf $(DEMO_MEDIA) $(DEMO_OUT)
+	$(RELEASE_BIN)/capfilt synth $(DEMO_MEDIA) --videos 8 --images 4
+	$(RELEASE_BIN)/capfilt run pipelines/demo.yaml || [ $$? -eq 1 ]
+	$(RELEASE_BIN)/capfilt inspect $(DEMO_OUT)
+	@echo
+	@echo "Look at the result with sqlite3:"
+	@echo "  sqlite3 $(DEMO_OUT)/shard-00000.sqlite \"SELECT uri, t, origin, text FROM curated_pairs LIMIT 10\""
+	@echo "  sqlite3 $(DEMO_OUT)/shard-00000.sqlite \"SELECT uri, error FROM errors\""
+	@echo "  sqlite3 $(DEMO_OUT)/shard-00000.sqlite \"SELECT writefile('frame.jpg', image) FROM curated_pairs LIMIT 1\""
+	@echo
+	@sqlite3 -header -column $(DEMO_OUT)/shard-00000.sqlite \
+	  "SELECT substr(uri, length(uri) - 22) AS uri, round(t, 2) AS t, origin, substr(text, 1, 50) AS text FROM curated_pairs LIMIT 8"
+
+bench: bench-deps
+	$(SWIFT) build -c release --product capfilt-bench
+	$(RELEASE_BIN)/capfilt-bench decode --seconds 120 --width 1280 --repeats 5
+
+clean:
+	rm -rf .build out
