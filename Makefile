@@ -42,7 +42,7 @@ demo: build
 	@echo "  sqlite3 $(DEMO_OUT)/shard-00000.sqlite \"SELECT writefile('frame.jpg', image) FROM curated_pairs LIMIT 1\""
 	@echo
 	@sqlite3 -header -column $(DEMO_OUT)/shard-00000.sqlite \
-	  "SELECT substr(uri, length(uri) - 22) AS uri, round(t, 2) AS t, origin, substr(text, 1, 50) AS text FROM curated_pairs LIMIT 8"
+	  "SELECT substr(uri, instr(uri, 'demo-media/') + 11) AS file, round(t, 2) AS t, origin, substr(text, 1, 60) AS text FROM curated_pairs ORDER BY file, t LIMIT 10"
 
 bench: bench-deps
 	$(SWIFT) build -c release --product capfilt-bench
