@@ -12,7 +12,13 @@ public protocol Stage: AnyObject, Sendable {
     /// setting redoes the work on a rerun.
     var fingerprint: String { get }
     var counters: StageCounters { get }
+    /// Whether the stage looks at frame pictures (model stages do); decode keeps them only then.
+    var usesFrameImages: Bool { get }
     func process(_ item: WorkItem) throws
+}
+
+extension Stage {
+    public var usesFrameImages: Bool { false }
 }
 
 /// Per-stage counters, shared by the worker threads.

@@ -38,7 +38,7 @@ public struct TextItem: Sendable {
 public struct FrameItem: Sendable {
     public var index: Int
     public var time: Double
-    /// Kept for model stages; the encoded bytes are what is stored.
+    /// The picture model stages see (`model_resize`, default shortest side 384); `encoded` is what is stored.
     public var image: RGBFrame?
     public var encoded: [UInt8]
     public var format: ImageFormat
