@@ -97,6 +97,11 @@ public final class ShardStore {
     }
 
     public func beginRun(_ record: RunRecord) throws {
+        // The caller holds the output's lock, so a run still marked running was killed.
+        for url in ShardStore.shardFiles(in: directory) {
+            let db = try database(for: url.lastPathComponent)
+            try db.run("UPDATE runs SET status = 'interrupted', stats = COALESCE(stats, '{\"note\":\"killed: found running by run \(record.id)\"}') WHERE status = 'running'")
+        }
         run = record
         try recordRun(in: current)
         runShards = [currentName]

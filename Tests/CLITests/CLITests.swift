@@ -1,6 +1,21 @@
 import Foundation
 import XCTest
 
+/// Runs the real binary and collects its exit code and output.
+@discardableResult
+func runCapfilt(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = CLITests.binary
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
 /// Runs the real `capfilt` binary: exit codes and messages are part of its interface.
 final class CLITests: XCTestCase {
     static let binary: URL = {
@@ -10,19 +25,7 @@ final class CLITests: XCTestCase {
     }()
 
     @discardableResult
-    func capfilt(_ args: [String], cwd: URL? = nil) throws -> (code: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = CLITests.binary
-        p.arguments = args
-        if let cwd { p.currentDirectoryURL = cwd }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
+    func capfilt(_ args: [String]) throws -> (code: Int32, out: String, err: String) { try runCapfilt(args) }
 
     var dir: URL!
     override func setUpWithError() throws {
@@ -50,7 +53,7 @@ final class CLITests: XCTestCase {
     }
 
     func testRunSynthInspectAndExitCodes() throws {
-        let synth = try capfilt(["synth", dir.appendingPathComponent("media").path, "--videos", "3", "--images", "0", "--seconds", "3"])
+        let synth = try capfilt(["synth", dir.appendingPathComponent("media").path, "--videos", "3", "--images", "0", "--seconds", "3", "--size", "128x96"])
         XCTAssertEqual(synth.code, 0, synth.err)
         let p = try pipeline()
         XCTAssertEqual(try capfilt(["validate", p]).code, 0)
@@ -103,7 +106,7 @@ final class CLITests: XCTestCase {
     }
 
     func testFramesPrintsSelectedTimestamps() throws {
-        _ = try capfilt(["synth", dir.appendingPathComponent("m").path, "--videos", "1", "--images", "0", "--seconds", "6", "--no-hostile"])
+        _ = try capfilt(["synth", dir.appendingPathComponent("m").path, "--videos", "1", "--images", "0", "--seconds", "6", "--no-hostile", "--size", "128x96"])
         let r = try capfilt(["frames", dir.appendingPathComponent("m/videos/scene-000.mp4").path, "--sample", "every 2s"])
         XCTAssertEqual(r.code, 0, r.err)
         let times = r.out.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix("index") }.map { $0.split(separator: "\t")[1] }
