@@ -124,75 +124,49 @@ public final class SafeTensors: @unchecked Sendable {
         let headerLength = Int(n)
         let dataSize = raw.count - 8 - headerLength
         let headerData = Data(raw[8..<(8 + headerLength)])
-        let json: Any
+        let header: Header
         do {
-            json = try JSONSerialization.jsonObject(with: headerData, options: [])
+            header = try JSONDecoder().decode(Header.self, from: headerData)
+        } catch let e as HeaderEntryError {
+            throw SafeTensorsError.invalidEntry(file: file, tensor: e.tensor, reason: e.reason)
         } catch {
-            throw SafeTensorsError.invalidJSON(file: file, detail: String(describing: error))
-        }
-        guard let object = json as? [String: Any] else {
-            throw SafeTensorsError.invalidJSON(file: file, detail: "top level is not an object")
+            throw SafeTensorsError.invalidJSON(file: file, detail: shortDescription(error))
         }
         var tensors: [String: TensorInfo] = [:]
-        var metadata: [String: String] = [:]
-        for (name, value) in object {
-            if name == "__metadata__" {
-                guard let m = value as? [String: Any] else {
-                    throw SafeTensorsError.invalidEntry(file: file, tensor: name, reason: "metadata is not an object")
-                }
-                for (k, v) in m { metadata[k] = (v as? String) ?? String(describing: v) }
-                continue
+        for (name, entry) in header.entries {
+            guard let dtype = DType(rawValue: entry.dtype) else {
+                throw SafeTensorsError.unknownDType(file: file, tensor: name, dtype: entry.dtype)
             }
-            func bad(_ reason: String) -> SafeTensorsError {
-                .invalidEntry(file: file, tensor: name, reason: reason)
+            guard entry.shape.allSatisfy({ $0 >= 0 }) else {
+                throw SafeTensorsError.invalidEntry(file: file, tensor: name, reason: "negative dimension in shape \(entry.shape)")
             }
-            guard let entry = value as? [String: Any] else { throw bad("entry is not an object") }
-            guard let dtypeName = entry["dtype"] as? String else { throw bad("missing or non-string \"dtype\"") }
-            guard let dtype = DType(rawValue: dtypeName) else {
-                throw SafeTensorsError.unknownDType(file: file, tensor: name, dtype: dtypeName)
+            guard entry.offsets.count == 2 else {
+                throw SafeTensorsError.invalidEntry(file: file, tensor: name, reason: "\"data_offsets\" must hold two integers")
             }
-            guard let shapeAny = entry["shape"] as? [Any], let shape = integers(shapeAny),
-                  shape.allSatisfy({ $0 >= 0 }) else {
-                throw bad("\"shape\" is not an array of non-negative integers")
-            }
-            guard let offAny = entry["data_offsets"] as? [Any], let off = integers(offAny), off.count == 2,
-                  off[0] >= 0, off[1] >= 0 else {
-                throw bad("\"data_offsets\" is not a pair of non-negative integers")
-            }
-            let (begin, end) = (off[0], off[1])
-            guard begin <= end, end <= dataSize else {
+            let (begin, end) = (entry.offsets[0], entry.offsets[1])
+            guard begin >= 0, begin <= end, end <= dataSize else {
                 throw SafeTensorsError.offsetsOutOfBounds(file: file, tensor: name, begin: begin, end: end, dataSize: dataSize)
             }
             var bytes = dtype.byteSize
             var overflow = false
-            for dim in shape {
+            for dim in entry.shape {
                 let r = bytes.multipliedReportingOverflow(by: dim)
                 bytes = r.partialValue
                 overflow = overflow || r.overflow
             }
             guard !overflow, bytes == end - begin else {
-                throw SafeTensorsError.sizeMismatch(file: file, tensor: name, shape: shape, dtype: dtypeName,
+                throw SafeTensorsError.sizeMismatch(file: file, tensor: name, shape: entry.shape, dtype: entry.dtype,
                                                     expected: overflow ? Int.max : bytes, actual: end - begin)
             }
-            tensors[name] = TensorInfo(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
+            tensors[name] = TensorInfo(name: name, dtype: dtype, shape: entry.shape, begin: begin, end: end)
         }
+        let metadata = header.metadata
         // Overlap check on the sorted ranges; empty tensors occupy no bytes and cannot overlap.
         let sorted = tensors.values.filter { $0.end > $0.begin }.sorted { ($0.begin, $0.name) < ($1.begin, $1.name) }
         for (a, b) in zip(sorted, sorted.dropFirst()) where b.begin < a.end {
             throw SafeTensorsError.overlap(file: file, first: a.name, second: b.name)
         }
         return (tensors, metadata, headerLength)
-    }
-
-    private static func integers(_ values: [Any]) -> [Int]? {
-        var out: [Int] = []
-        for v in values {
-            // JSONSerialization yields NSNumber; reject fractions and booleans rather than truncating.
-            guard let num = v as? NSNumber, !(v is Bool), let i = Int(exactly: num.doubleValue),
-                  num.stringValue == String(i) else { return nil }
-            out.append(i)
-        }
-        return out
     }
 
     /// Loads a tensor converted to fp32.
@@ -224,4 +198,62 @@ public final class SafeTensors: @unchecked Sendable {
             throw SafeTensorsError.unsupportedDType(file: fileName, tensor: name, dtype: info.dtype.rawValue)
         }
     }
+}
+
+/// The JSON header, decoded with JSONDecoder so that integers are checked strictly (no
+/// fractions, booleans or overflow) before any offset arithmetic happens.
+private struct Header: Decodable {
+    struct Entry {
+        let dtype: String
+        let shape: [Int]
+        let offsets: [Int]
+    }
+
+    var entries: [String: Entry] = [:]
+    var metadata: [String: String] = [:]
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        for key in c.allKeys {
+            if key.stringValue == "__metadata__" {
+                guard let m = try? c.decode([String: String].self, forKey: key) else {
+                    throw HeaderEntryError(tensor: key.stringValue, reason: "metadata must map strings to strings")
+                }
+                metadata = m
+                continue
+            }
+            func fail(_ reason: String) -> HeaderEntryError { HeaderEntryError(tensor: key.stringValue, reason: reason) }
+            guard let e = try? c.nestedContainer(keyedBy: Key.self, forKey: key) else { throw fail("entry is not an object") }
+            guard let dtype = try? e.decode(String.self, forKey: Key(stringValue: "dtype")) else {
+                throw fail("missing or non-string \"dtype\"")
+            }
+            guard let shape = try? e.decode([Int].self, forKey: Key(stringValue: "shape")) else {
+                throw fail("\"shape\" is missing or not an array of integers")
+            }
+            guard let offsets = try? e.decode([Int].self, forKey: Key(stringValue: "data_offsets")) else {
+                throw fail("\"data_offsets\" is missing or not an array of integers")
+            }
+            entries[key.stringValue] = Entry(dtype: dtype, shape: shape, offsets: offsets)
+        }
+    }
+}
+
+private struct HeaderEntryError: Error {
+    let tensor: String
+    let reason: String
+}
+
+private func shortDescription(_ error: Error) -> String {
+    if case DecodingError.dataCorrupted(let ctx) = error {
+        return ctx.underlyingError.map { String(describing: $0) } ?? ctx.debugDescription
+    }
+    if case DecodingError.typeMismatch(_, let ctx) = error { return ctx.debugDescription }
+    return String(describing: error)
 }
