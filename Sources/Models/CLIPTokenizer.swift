@@ -14,6 +14,7 @@ public final class CLIPTokenizer: @unchecked Sendable {
 
     public let vocab: [String: Int]
     private let ranks: [Pair: Int]
+    private let decoder: [Int: String]
     private let byteEncoder: [String]   // byte value -> its printable stand-in character
     public let bosID: Int
     public let eosID: Int
@@ -33,6 +34,7 @@ public final class CLIPTokenizer: @unchecked Sendable {
             throw CLIPError.invalidTokenizer(file: "vocab.json", detail: "not a JSON object of token -> id")
         }
         vocab = v
+        decoder = Dictionary(v.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         var r: [Pair: Int] = [:]
         // Line 1 is the "#version" header; OpenAI's loader also caps the merges at 49152-256-2.
         let lines = merges.split(separator: "\n", omittingEmptySubsequences: false).dropFirst()
@@ -65,6 +67,9 @@ public final class CLIPTokenizer: @unchecked Sendable {
         }
         try self.init(vocabJSON: vData, merges: m, maxLength: maxLength)
     }
+
+    /// The vocabulary entry of an id (byte-level characters, "</w>" marking a word end).
+    public func token(for id: Int) -> String? { decoder[id] }
 
     /// Token ids with start/end tokens, the content truncated so the total is at most maxLength.
     public func encode(_ text: String) -> [Int] {
