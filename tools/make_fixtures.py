@@ -145,7 +145,7 @@ def main():
             "image_embeds": out.image_embeds.tolist(),
             "text_embeds": out.text_embeds.tolist(),
             "logits_per_image": out.logits_per_image.tolist(),
-            "logit_scale": float(model.logit_scale.exp()),
+            "logit_scale": float(model.logit_scale.detach().exp()),
         }
         with open(os.path.join(folder, "expected.json"), "w", encoding="utf-8") as f:
             json.dump(expected, f, ensure_ascii=False)

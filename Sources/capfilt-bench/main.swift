@@ -1,1 +1,8 @@
-print("bench")
+// TEMPORARY (clip branch): registers the CLIP benchmark; main owns this file at merge.
+import ArgumentParser
+
+struct CapfiltBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "capfilt-bench", subcommands: [ClipBench.self])
+}
+
+CapfiltBench.main()
