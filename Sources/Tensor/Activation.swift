@@ -14,21 +14,34 @@ public enum Activation: String, Sendable {
     }
 
     public func apply(_ x: inout Tensor) {
-        x.data.withUnsafeMutableBufferPointer { p in
-            let n = p.count
-            switch self {
-            case .gelu:
-                for i in 0..<n { let v = p[i]; p[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752)) }
-            case .quickGelu:
-                for i in 0..<n { let v = p[i]; p[i] = v / (1 + expf(-1.702 * v)) }
-            case .geluTanh, .geluNew:
-                for i in 0..<n {
-                    let v = p[i]
-                    p[i] = 0.5 * v * (1 + tanhf(0.79788456080286536 * (v + 0.044715 * v * v * v)))
-                }
-            case .relu:
-                for i in 0..<n { p[i] = max(p[i], 0) }
+        x.data.withUnsafeMutableBufferPointer { buf in
+            let base = buf.baseAddress!
+            nonisolated(unsafe) let p = base
+            Parallel.forEachRange(buf.count, minPerThread: 1 << 14) { range in
+                apply(p, range)
             }
+        }
+    }
+
+    private func apply(_ p: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
+        switch self {
+        case .gelu:
+            for i in range { let v = p[i]; p[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752)) }
+        case .quickGelu:
+            var i = range.lowerBound
+            while i + 8 <= range.upperBound {
+                let v = FastMath.load(p + i)
+                FastMath.store(v / (1 + FastMath.exp(v * -1.702)), p + i)
+                i += 8
+            }
+            while i < range.upperBound { let v = p[i]; p[i] = v / (1 + FastMath.exp(-1.702 * v)); i += 1 }
+        case .geluTanh, .geluNew:
+            for i in range {
+                let v = p[i]
+                p[i] = 0.5 * v * (1 + tanhf(0.79788456080286536 * (v + 0.044715 * v * v * v)))
+            }
+        case .relu:
+            for i in range { p[i] = max(p[i], 0) }
         }
     }
 }

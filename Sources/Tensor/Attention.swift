@@ -32,28 +32,31 @@ extension Ops {
         let scale = 1 / Float(hd).squareRoot()
         if let kl = mask.keyLengths { precondition(kl.count == batch && kl.allSatisfy { $0 >= 1 && $0 <= seq }) }
 
-        var scores = [Float](repeating: 0, count: seq * seq)
         return Tensor.uninitialized([batch * seq, d]) { out in
             qkv.data.withUnsafeBufferPointer { qp in
-                scores.withUnsafeMutableBufferPointer { sp in
-                    let s = sp.baseAddress!
-                    for b in 0..<batch {
+                nonisolated(unsafe) let (src, dst) = (qp.baseAddress!, out.baseAddress!)
+                // Each (item, head) pair is independent. Its gemms are far below OpenBLAS's
+                // threading threshold and run on the calling thread, so the pairs are spread
+                // over threads here instead.
+                Parallel.forEachRange(batch * heads, minPerThread: 2) { pairs in
+                    let s = UnsafeMutablePointer<Float>.allocate(capacity: seq * seq)
+                    defer { s.deallocate() }
+                    for pair in pairs {
+                        let b = pair / heads, h = pair % heads
                         let keyLen = mask.keyLengths?[b] ?? seq
-                        let base = qp.baseAddress! + b * seq * d3
-                        for h in 0..<heads {
-                            let q = base + h * hd, k = base + d + h * hd, v = base + 2 * d + h * hd
-                            BLAS.gemm(transA: false, transB: true, m: seq, n: seq, k: hd, alpha: scale,
-                                      a: q, lda: d3, b: k, ldb: d3, c: s, ldc: seq)
-                            for i in 0..<seq {
-                                let visible = mask.causal ? min(i + 1, keyLen) : keyLen
-                                let row = s + i * seq
-                                softmaxInPlace(row, count: visible)
-                                for j in visible..<seq { row[j] = 0 }
-                            }
-                            BLAS.gemm(transA: false, transB: false, m: seq, n: hd, k: seq,
-                                      a: s, lda: seq, b: v, ldb: d3,
-                                      c: out.baseAddress! + b * seq * d + h * hd, ldc: d)
+                        let base = src + b * seq * d3
+                        let q = base + h * hd, k = base + d + h * hd, v = base + 2 * d + h * hd
+                        BLAS.gemm(transA: false, transB: true, m: seq, n: seq, k: hd, alpha: scale,
+                                  a: q, lda: d3, b: k, ldb: d3, c: s, ldc: seq)
+                        for i in 0..<seq {
+                            let visible = mask.causal ? min(i + 1, keyLen) : keyLen
+                            let row = s + i * seq
+                            softmaxInPlace(row, count: visible)
+                            for j in visible..<seq { row[j] = 0 }
                         }
+                        BLAS.gemm(transA: false, transB: false, m: seq, n: hd, k: seq,
+                                  a: s, lda: seq, b: v, ldb: d3,
+                                  c: dst + b * seq * d + h * hd, ldc: d)
                     }
                 }
             }

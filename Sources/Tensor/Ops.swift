@@ -49,8 +49,8 @@ public enum Ops {
     }
 
     /// LayerNorm over the last dimension, as torch.nn.functional.layer_norm: biased variance,
-    /// eps inside the square root. Mean and variance accumulate in Double so that wide rows with
-    /// large offsets (residual streams) do not lose precision against PyTorch's Welford pass.
+    /// eps inside the square root, two passes (mean, then centred squares) with 8-lane float
+    /// accumulators; rows are split over threads.
     public static func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
         let d = x.lastDim, rows = x.rows
         precondition(weight.count == d && bias.count == d, "layerNorm: parameter size != \(d)")
@@ -58,22 +58,38 @@ public enum Ops {
             x.data.withUnsafeBufferPointer { xp in
                 weight.data.withUnsafeBufferPointer { g in
                     bias.data.withUnsafeBufferPointer { b in
-                        for r in 0..<rows {
-                            let row = xp.baseAddress! + r * d
-                            var sum: Double = 0
-                            for i in 0..<d { sum += Double(row[i]) }
-                            let mean = sum / Double(d)
-                            var sq: Double = 0
-                            for i in 0..<d { let t = Double(row[i]) - mean; sq += t * t }
-                            let rstd = Float(1 / (sq / Double(d) + Double(eps)).squareRoot())
-                            let m = Float(mean)
-                            let out = y.baseAddress! + r * d
-                            for i in 0..<d { out[i] = (row[i] - m) * rstd * g[i] + b[i] }
+                        nonisolated(unsafe) let (xs, ys, gs, bs) = (xp.baseAddress!, y.baseAddress!, g.baseAddress!, b.baseAddress!)
+                        Parallel.forEachRange(rows, minPerThread: 16) { range in
+                            for r in range { layerNormRow(xs + r * d, ys + r * d, gs, bs, d, eps) }
                         }
                     }
                 }
             }
         }
+    }
+
+    @inline(__always)
+    static func layerNormRow(_ row: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                             _ g: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ d: Int, _ eps: Float) {
+        typealias V = SIMD8<Float>
+        let vec = d & ~7
+        var acc = V()
+        var i = 0
+        while i < vec { acc += UnsafeRawPointer(row + i).loadUnaligned(as: V.self); i += 8 }
+        var sum = acc.sum()
+        while i < d { sum += row[i]; i += 1 }
+        let mean = sum / Float(d)
+        var acc2 = V()
+        i = 0
+        while i < vec {
+            let t = UnsafeRawPointer(row + i).loadUnaligned(as: V.self) - mean
+            acc2 += t * t
+            i += 8
+        }
+        var sq = acc2.sum()
+        while i < d { let t = row[i] - mean; sq += t * t; i += 1 }
+        let rstd = 1 / (sq / Float(d) + eps).squareRoot()
+        for j in 0..<d { out[j] = (row[j] - mean) * rstd * g[j] + b[j] }
     }
 
     /// a += b elementwise (residual connections).
@@ -106,8 +122,16 @@ public enum Ops {
     static func softmaxInPlace(_ p: UnsafeMutablePointer<Float>, count cols: Int) {
         var mx = -Float.infinity
         for i in 0..<cols { mx = max(mx, p[i]) }
-        var sum: Float = 0
-        for i in 0..<cols { let e = expf(p[i] - mx); p[i] = e; sum += e }
+        var acc = FastMath.V()
+        var i = 0
+        while i + 8 <= cols {
+            let e = FastMath.exp(FastMath.load(p + i) - mx)
+            FastMath.store(e, p + i)
+            acc += e
+            i += 8
+        }
+        var sum = acc.sum()
+        while i < cols { let e = FastMath.exp(p[i] - mx); p[i] = e; sum += e; i += 1 }
         let inv = 1 / sum
         for i in 0..<cols { p[i] *= inv }
     }

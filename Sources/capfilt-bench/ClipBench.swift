@@ -29,6 +29,9 @@ struct ClipBench: ParsableCommand {
     @Option(help: "JSON written by tools/bench_clip.py, to print ratios against.")
     var pytorch: String?
 
+    @Flag(help: "Also time the non-gemm ops of a batch-32 forward.")
+    var ops = false
+
     @Option(help: "Label for this run (e.g. the kernel family).")
     var label: String?
 
@@ -40,6 +43,7 @@ struct ClipBench: ParsableCommand {
         let gflops = sgemmGFLOPs(m: 1600, n: 3072, k: 768)
         print(String(format: "sgemm 1600×3072×768 (ViT-B/32 MLP at batch 32): %.1f GFLOP/s", gflops))
 
+        if ops { try opBreakdown() }
         let clip = try CLIPModel.load(directory: URL(fileURLWithPath: model), batchSize: 32)
         let s = clip.config.visionConfig.imageSize
         var g = SplitMix(seed: 1)
@@ -75,6 +79,21 @@ struct ClipBench: ParsableCommand {
                          (theirs.map { String(format: "%.2f×", mine / $0) } ?? "-") as NSString))
         }
         print(String(format: "preprocess 640×480 → %d² (Pillow-exact bicubic), 1 thread: %.1f images/s", s, pre))
+    }
+
+    /// Where a batch-32 ViT-B/32 forward spends its time outside the projections' gemms.
+    func opBreakdown() throws {
+        var g = SplitMix(seed: 2)
+        func rand(_ shape: [Int]) -> Tensor { Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in g.nextFloat() }) }
+        let layers = 12.0
+        let mlp = rand([1600, 3072]), h = rand([1600, 768]), gamma = rand([768]), beta = rand([768]), qkv = rand([1600, 2304])
+        let act = try medianRate(items: 1, repeats: 5) { var t = mlp; Activation.quickGelu.apply(&t) }
+        let ln = try medianRate(items: 1, repeats: 5) { _ = Ops.layerNorm(h, weight: gamma, bias: beta, eps: 1e-5) }
+        let att = try medianRate(items: 1, repeats: 5) { _ = Ops.attention(qkv: qkv, batch: 32, seq: 50, heads: 12, mask: .none) }
+        var r = h
+        let add = try medianRate(items: 1, repeats: 5) { Ops.addInPlace(&r, h) }
+        print(String(format: "per batch-32 forward (12 layers): quick_gelu %.0f ms, layer norms %.0f ms, attention core %.0f ms, residual adds %.0f ms",
+                     1000 * layers / act, 1000 * 2 * layers / ln, 1000 * layers / att, 1000 * 2 * layers / add))
     }
 
     func sgemmGFLOPs(m: Int, n: Int, k: Int) -> Double {

@@ -98,6 +98,19 @@ final class OpsTests: XCTestCase {
         }
     }
 
+    func testFastExpAccuracy() {
+        var worst: Double = 0
+        var x: Float = -87
+        while x < 88 {
+            let e = Double(FastMath.exp(x)), ref = Foundation.exp(Double(x))
+            worst = max(worst, abs(e - ref) / ref)
+            x += 0.0137
+        }
+        print("FastMath.exp max relative error on [-87, 88]: \(worst)")
+        XCTAssertLessThan(worst, 5e-7)
+        XCTAssertEqual(FastMath.exp(-1000), FastMath.exp(-87))   // clamped, never NaN or garbage
+    }
+
     func testL2NormalizeAndEmbedding() {
         let x = Tensor(shape: [2, 2], data: [3, 4, 0, 2])
         XCTAssertEqual(Ops.l2NormalizeRows(x).data, [0.6, 0.8, 0, 1])
