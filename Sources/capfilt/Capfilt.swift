@@ -15,7 +15,8 @@ struct Capfilt: ParsableCommand {
         75 output locked by another run, 130 interrupted (SIGINT/SIGTERM; rerun to resume).
         """,
         version: version,
-        subcommands: [RunCommand.self, ValidateCommand.self, InspectCommand.self, FramesCommand.self, SynthCommand.self]
+        subcommands: [RunCommand.self, ValidateCommand.self, InspectCommand.self, FramesCommand.self, SynthCommand.self,
+                      EmbedCommand.self, ScoreCommand.self, TokenizeCommand.self]
     )
 }
 
@@ -41,10 +42,18 @@ enum Main {
         } catch let e as CommandExit {
             exit(e.code)
         } catch {
-            if let e = error as? CleanExit { Capfilt.exit(withError: e) }
+            // Help, version and validation errors surface here too: ArgumentParser prints those itself.
+            if isArgumentParserOutcome(error) { Capfilt.exit(withError: error) }
             FileHandle.standardError.write(Data("capfilt: error: \(error)\n".utf8))
             exit(exitCode(for: error))
         }
+    }
+
+    static func isArgumentParserOutcome(_ error: Error) -> Bool {
+        if error is SpecError || error is RunLock.Busy { return false }
+        if error is CleanExit || error is ValidationError { return true }
+        let code = Capfilt.exitCode(for: error)
+        return code == .success || code == .validationFailure
     }
 
     static func exitCode(for error: Error) -> Int32 {

@@ -105,6 +105,17 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try capfilt(["run", p, "--quiet"]).code, 0)
     }
 
+    func testEveryCommandHasHelpWithAnExample() throws {
+        for command in ["run", "validate", "inspect", "frames", "synth", "embed", "score", "tokenize"] {
+            let r = try capfilt([command, "--help"])
+            XCTAssertEqual(r.code, 0, "\(command): \(r.err)")
+            XCTAssertTrue(r.out.contains("USAGE: capfilt \(command)"), "\(command): \(r.out)")
+            XCTAssertTrue(r.out.contains("capfilt \(command) "), "\(command) --help shows an example")
+        }
+        XCTAssertEqual(try capfilt(["--version"]).code, 0)
+        XCTAssertEqual(try capfilt(["nosuch"]).code, 64)
+    }
+
     func testFramesPrintsSelectedTimestamps() throws {
         _ = try capfilt(["synth", dir.appendingPathComponent("m").path, "--videos", "1", "--images", "0", "--seconds", "6", "--no-hostile", "--size", "128x96"])
         let r = try capfilt(["frames", dir.appendingPathComponent("m/videos/scene-000.mp4").path, "--sample", "every 2s"])

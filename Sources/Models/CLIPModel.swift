@@ -1,0 +1,182 @@
+// Port of transformers' modeling_clip.py CLIPModel (get_image_features / get_text_features /
+// forward's normalisation and logits), loading a `model_type: clip` checkpoint folder unchanged:
+// config.json, model.safetensors, vocab.json, merges.txt, preprocessor_config.json.
+import Foundation
+import Tensor
+
+public final class CLIPModel: Sendable {
+    public let config: CLIPConfig
+    public let tokenizer: CLIPTokenizer
+    public let processor: CLIPImageProcessor
+    /// "<folder name>-<12 hex digits>": the hex digits are the FNV-1a 64-bit hash of config.json's
+    /// bytes, the safetensors header and the weights file size, so two folders with the same
+    /// name but different weights or configuration get different ids (without reading all the
+    /// weights to hash them).
+    public let modelID: String
+    /// Images (and texts) per forward pass; larger batches make bigger, more efficient gemms.
+    public let batchSize: Int
+    /// exp(logit_scale), the factor between cosine similarity and logits.
+    public let logitScale: Float
+
+    let vision: CLIPVisionTransformer
+    let text: CLIPTextTransformer
+    let visualProjection: Linear
+    let textProjection: Linear
+
+    public var embeddingDimension: Int { config.projectionDim }
+
+    init(config: CLIPConfig, tokenizer: CLIPTokenizer, processor: CLIPImageProcessor, weights: WeightStore,
+         modelID: String, batchSize: Int) throws {
+        self.config = config
+        self.tokenizer = tokenizer
+        self.processor = processor
+        self.modelID = modelID
+        self.batchSize = batchSize
+        // Non-persistent buffers some exporters saved anyway; transformers ignores them too.
+        weights.ignore { $0.hasSuffix("embeddings.position_ids") }
+        let vb = weights.root()
+        vision = try CLIPVisionTransformer(vb.scope("vision_model"), config: config.visionConfig)
+        text = try CLIPTextTransformer(vb.scope("text_model"), config: config.textConfig)
+        visualProjection = try Linear(vb.scope("visual_projection"), inFeatures: config.visionConfig.hiddenSize,
+                                      outFeatures: config.projectionDim, bias: false)
+        textProjection = try Linear(vb.scope("text_projection"), inFeatures: config.textConfig.hiddenSize,
+                                    outFeatures: config.projectionDim, bias: false)
+        let scale = try vb.tensorAnyShape("logit_scale")
+        guard scale.count == 1 else {
+            throw WeightError.shapeMismatch(tensor: "logit_scale", expected: [], actual: scale.shape)
+        }
+        logitScale = expf(scale.data[0])
+        try weights.assertAllUsed()
+    }
+
+    public static func load(directory: URL, batchSize: Int = 32) throws -> CLIPModel {
+        let configURL = directory.appendingPathComponent("config.json")
+        let weightsURL = directory.appendingPathComponent("model.safetensors")
+        let config = try CLIPConfig.load(configURL)
+        guard FileManager.default.fileExists(atPath: weightsURL.path) else { throw CLIPError.missingFile(weightsURL.path) }
+        let tokenizer = try CLIPTokenizer(directory: directory, maxLength: min(77, config.textConfig.maxPositionEmbeddings))
+        if let maxID = tokenizer.vocab.values.max(), maxID >= config.textConfig.vocabSize {
+            throw CLIPError.invalidTokenizer(file: "vocab.json",
+                detail: "token id \(maxID) is outside the model's vocab_size \(config.textConfig.vocabSize)")
+        }
+        let processor = try CLIPImageProcessor(directory: directory)
+        let weights = try WeightStore(file: weightsURL)
+        let id = try fingerprint(configURL: configURL, weightsURL: weightsURL)
+        return try CLIPModel(config: config, tokenizer: tokenizer, processor: processor, weights: weights,
+                             modelID: directory.standardizedFileURL.lastPathComponent + "-" + id, batchSize: batchSize)
+    }
+
+    static func fingerprint(configURL: URL, weightsURL: URL) throws -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix<S: Sequence>(_ bytes: S) where S.Element == UInt8 {
+            for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        }
+        mix(try Data(contentsOf: configURL))
+        let handle = try FileHandle(forReadingFrom: weightsURL)
+        defer { try? handle.close() }
+        let size = try handle.seekToEnd()
+        try handle.seek(toOffset: 0)
+        let prefix = try handle.read(upToCount: 8) ?? Data()
+        var headerLength: UInt64 = 0
+        for (i, b) in prefix.enumerated() { headerLength |= UInt64(b) << (8 * UInt64(i)) }
+        mix(try handle.read(upToCount: Int(min(headerLength, size))) ?? Data())
+        withUnsafeBytes(of: size.littleEndian) { mix($0) }
+        return String(String(h, radix: 16).leftPadded(to: 16).prefix(12))
+    }
+
+    // MARK: - Images
+
+    /// pixel_values [B, 3, S, S] -> L2-normalised image embeddings [B, projection_dim].
+    public func imageEmbeddings(pixelValues: Tensor) throws -> Tensor {
+        let s = config.visionConfig.imageSize
+        guard pixelValues.rank == 4, pixelValues.shape[1] == config.visionConfig.numChannels,
+              pixelValues.shape[2] == s, pixelValues.shape[3] == s else {
+            throw CLIPError.invalidInput("pixel_values of shape \(pixelValues.shape) do not match image_size \(s)")
+        }
+        return Ops.l2NormalizeRows(visualProjection(vision(pixelValues)))
+    }
+
+    /// L2-normalised projected image embeddings (CLIPModel.forward's image_embeds), computed in
+    /// batches of `batchSize`.
+    public func imageEmbeddings(_ images: [RGBImage]) throws -> [[Float]] {
+        var out: [[Float]] = []
+        out.reserveCapacity(images.count)
+        for start in stride(from: 0, to: images.count, by: batchSize) {
+            let batch = Array(images[start..<min(start + batchSize, images.count)])
+            let pixels = try preprocess(batch)
+            let e = try imageEmbeddings(pixelValues: pixels)
+            for r in 0..<e.rows { out.append(e.row(r)) }
+        }
+        return out
+    }
+
+    /// Preprocesses a batch, the images spread over the cores (each is independent).
+    func preprocess(_ images: [RGBImage]) throws -> Tensor {
+        let results = UnsafeMutableBufferPointer<Result<Tensor, Error>?>.allocate(capacity: images.count)
+        results.initialize(repeating: nil)
+        defer { results.deinitialize(); results.deallocate() }
+        let processor = self.processor
+        nonisolated(unsafe) let slots = results
+        DispatchQueue.concurrentPerform(iterations: images.count) { i in
+            slots[i] = Result { try processor.preprocess(images[i]) }
+        }
+        return Tensor.stack(try results.map { try $0!.get() })
+    }
+
+    // MARK: - Texts
+
+    /// L2-normalised projected text embeddings of already tokenised sequences (each with start
+    /// and end tokens, as `tokenizer.encode` returns them).
+    public func textEmbeddings(ids: [[Int]]) throws -> Tensor {
+        for s in ids {
+            guard !s.isEmpty, s.count <= config.textConfig.maxPositionEmbeddings,
+                  s.allSatisfy({ $0 >= 0 && $0 < config.textConfig.vocabSize }) else {
+                throw CLIPError.invalidInput("token sequence of length \(s.count) is empty, too long or has ids outside the vocabulary")
+            }
+        }
+        return Ops.l2NormalizeRows(textProjection(text(ids)))
+    }
+
+    /// L2-normalised projected text embeddings (CLIPModel.forward's text_embeds), in batches.
+    public func textEmbeddings(_ texts: [String]) throws -> [[Float]] {
+        var out: [[Float]] = []
+        out.reserveCapacity(texts.count)
+        for start in stride(from: 0, to: texts.count, by: batchSize) {
+            let ids = texts[start..<min(start + batchSize, texts.count)].map { tokenizer.encode($0) }
+            let e = try textEmbeddings(ids: ids)
+            for r in 0..<e.rows { out.append(e.row(r)) }
+        }
+        return out
+    }
+
+    // MARK: - Similarity
+
+    /// Cosine similarity; for the normalised embeddings above this is their dot product.
+    public static func cosine(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count, "cosine: dimensions \(a.count) and \(b.count) differ")
+        var dot: Double = 0, na: Double = 0, nb: Double = 0
+        for i in 0..<a.count {
+            dot += Double(a[i]) * Double(b[i])
+            na += Double(a[i]) * Double(a[i])
+            nb += Double(b[i]) * Double(b[i])
+        }
+        return Float(dot / (na.squareRoot() * nb.squareRoot()))
+    }
+
+    /// logits_per_image [images][texts] = exp(logit_scale) · image_embeds · text_embedsᵀ.
+    public func logits(imageEmbeddings: [[Float]], textEmbeddings: [[Float]]) -> [[Float]] {
+        guard !imageEmbeddings.isEmpty, !textEmbeddings.isEmpty else { return imageEmbeddings.map { _ in [] } }
+        let d = config.projectionDim
+        let img = Tensor(shape: [imageEmbeddings.count, d], data: imageEmbeddings.flatMap { $0 })
+        let txt = Tensor(shape: [textEmbeddings.count, d], data: textEmbeddings.flatMap { $0 })
+        var l = Ops.matmul(img, txt, transposeB: true)
+        for i in 0..<l.data.count { l.data[i] *= logitScale }
+        return (0..<l.rows).map { l.row($0) }
+    }
+}
+
+extension String {
+    func leftPadded(to n: Int) -> String {
+        count >= n ? self : String(repeating: "0", count: n - count) + self
+    }
+}

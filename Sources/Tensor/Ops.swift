@@ -1,0 +1,162 @@
+// Row-wise kernels for transformer layers. Activations are [rows, features] matrices; every
+// matrix product goes through BLAS.gemm, the rest are tight loops the optimiser vectorises.
+import Foundation
+
+public enum Ops {
+    /// y = x · Wᵀ + b for x [rows, in], W [out, in] (PyTorch's nn.Linear layout, so checkpoints
+    /// load without transposing). The bias is copied into y first and gemm accumulates onto it.
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        precondition(weight.rank == 2, "linear: weight must be 2-D, got \(weight.shape)")
+        let outF = weight.shape[0], inF = weight.shape[1]
+        precondition(x.lastDim == inF, "linear: input features \(x.lastDim) != weight in \(inF)")
+        let rows = x.rows
+        var outShape = x.shape
+        outShape[outShape.count - 1] = outF
+        return Tensor.uninitialized(outShape) { y in
+            if let bias {
+                precondition(bias.count == outF, "linear: bias has \(bias.count) values, expected \(outF)")
+                bias.data.withUnsafeBufferPointer { b in
+                    for r in 0..<rows {
+                        (y.baseAddress! + r * outF).update(from: b.baseAddress!, count: outF)
+                    }
+                }
+            }
+            x.data.withUnsafeBufferPointer { xp in
+                weight.data.withUnsafeBufferPointer { wp in
+                    BLAS.gemm(transA: false, transB: true, m: rows, n: outF, k: inF,
+                              a: xp.baseAddress!, lda: inF, b: wp.baseAddress!, ldb: inF,
+                              beta: bias == nil ? 0 : 1, c: y.baseAddress!, ldc: outF)
+                }
+            }
+        }
+    }
+
+    /// C = A · B for A [m, k], B [k, n].
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) -> Tensor {
+        precondition(a.rank == 2 && b.rank == 2)
+        let m = a.shape[0], k = a.shape[1]
+        let n = transposeB ? b.shape[0] : b.shape[1]
+        precondition((transposeB ? b.shape[1] : b.shape[0]) == k, "matmul: \(a.shape) × \(b.shape)")
+        return Tensor.uninitialized([m, n]) { c in
+            a.data.withUnsafeBufferPointer { ap in
+                b.data.withUnsafeBufferPointer { bp in
+                    BLAS.gemm(transA: false, transB: transposeB, m: m, n: n, k: k,
+                              a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: transposeB ? k : n,
+                              c: c.baseAddress!, ldc: n)
+                }
+            }
+        }
+    }
+
+    /// LayerNorm over the last dimension, as torch.nn.functional.layer_norm: biased variance,
+    /// eps inside the square root, two passes (mean, then centred squares) with 8-lane float
+    /// accumulators; rows are split over threads.
+    public static func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
+        let d = x.lastDim, rows = x.rows
+        precondition(weight.count == d && bias.count == d, "layerNorm: parameter size != \(d)")
+        return Tensor.uninitialized(x.shape) { y in
+            x.data.withUnsafeBufferPointer { xp in
+                weight.data.withUnsafeBufferPointer { g in
+                    bias.data.withUnsafeBufferPointer { b in
+                        nonisolated(unsafe) let (xs, ys, gs, bs) = (xp.baseAddress!, y.baseAddress!, g.baseAddress!, b.baseAddress!)
+                        Parallel.forEachRange(rows, minPerThread: 16) { range in
+                            for r in range { layerNormRow(xs + r * d, ys + r * d, gs, bs, d, eps) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func layerNormRow(_ row: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                             _ g: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ d: Int, _ eps: Float) {
+        typealias V = SIMD8<Float>
+        let vec = d & ~7
+        var acc = V()
+        var i = 0
+        while i < vec { acc += UnsafeRawPointer(row + i).loadUnaligned(as: V.self); i += 8 }
+        var sum = acc.sum()
+        while i < d { sum += row[i]; i += 1 }
+        let mean = sum / Float(d)
+        var acc2 = V()
+        i = 0
+        while i < vec {
+            let t = UnsafeRawPointer(row + i).loadUnaligned(as: V.self) - mean
+            acc2 += t * t
+            i += 8
+        }
+        var sq = acc2.sum()
+        while i < d { let t = row[i] - mean; sq += t * t; i += 1 }
+        let rstd = 1 / (sq / Float(d) + eps).squareRoot()
+        for j in 0..<d { out[j] = (row[j] - mean) * rstd * g[j] + b[j] }
+    }
+
+    /// a += b elementwise (residual connections).
+    public static func addInPlace(_ a: inout Tensor, _ b: Tensor) {
+        precondition(a.count == b.count, "add: \(a.shape) vs \(b.shape)")
+        a.data.withUnsafeMutableBufferPointer { ap in
+            b.data.withUnsafeBufferPointer { bp in
+                for i in 0..<ap.count { ap[i] += bp[i] }
+            }
+        }
+    }
+
+    /// Scales each row of a [rows, d] matrix to unit L2 norm (x / ‖x‖, as CLIP's _get_vector_norm).
+    public static func l2NormalizeRows(_ x: Tensor) -> Tensor {
+        var y = x
+        let d = x.lastDim
+        y.data.withUnsafeMutableBufferPointer { p in
+            for r in 0..<x.rows {
+                var s: Double = 0
+                for i in 0..<d { s += Double(p[r * d + i]) * Double(p[r * d + i]) }
+                let n = Float(s.squareRoot())
+                for i in 0..<d { p[r * d + i] /= n }
+            }
+        }
+        return y
+    }
+
+    /// Numerically stable softmax of `cols` values in place (max subtracted first, as torch).
+    @inline(__always)
+    static func softmaxInPlace(_ p: UnsafeMutablePointer<Float>, count cols: Int) {
+        var mx = -Float.infinity
+        for i in 0..<cols { mx = max(mx, p[i]) }
+        var acc = FastMath.V()
+        var i = 0
+        while i + 8 <= cols {
+            let e = FastMath.exp(FastMath.load(p + i) - mx)
+            FastMath.store(e, p + i)
+            acc += e
+            i += 8
+        }
+        var sum = acc.sum()
+        while i < cols { let e = FastMath.exp(p[i] - mx); p[i] = e; sum += e; i += 1 }
+        let inv = 1 / sum
+        for i in 0..<cols { p[i] *= inv }
+    }
+
+    /// Softmax over the last dimension.
+    public static func softmax(_ x: Tensor) -> Tensor {
+        var y = x
+        let d = x.lastDim
+        y.data.withUnsafeMutableBufferPointer { p in
+            for r in 0..<x.rows { softmaxInPlace(p.baseAddress! + r * d, count: d) }
+        }
+        return y
+    }
+
+    /// Gathers rows of an embedding table [vocab, d]; an id outside the table is a caller bug
+    /// (tokenizers only emit ids from the vocabulary, which load checks against vocab_size).
+    public static func embedding(_ ids: [Int], table: Tensor) -> Tensor {
+        let d = table.lastDim, n = table.rows
+        return Tensor.uninitialized([ids.count, d]) { y in
+            table.data.withUnsafeBufferPointer { t in
+                for (r, id) in ids.enumerated() {
+                    precondition(id >= 0 && id < n, "embedding: id \(id) outside table of \(n)")
+                    (y.baseAddress! + r * d).update(from: t.baseAddress! + id * d, count: d)
+                }
+            }
+        }
+    }
+}

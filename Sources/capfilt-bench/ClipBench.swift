@@ -1,0 +1,136 @@
+// `capfilt-bench clip`: CLIP image/text embeddings per second and raw sgemm GFLOP/s, printed next
+// to the PyTorch + transformers figures that tools/bench_clip.py measured in the same `make bench`.
+import ArgumentParser
+import Foundation
+import Models
+import Tensor
+
+struct ClipBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clip",
+        abstract: "Benchmark CLIP embeddings/s and sgemm GFLOP/s, with ratios to PyTorch.",
+        discussion: """
+        Times the model only (inputs preprocessed beforehand), median of --repeats runs after a warm-up, \
+        like tools/bench_clip.py does for PyTorch.
+
+        Example:
+          capfilt-bench clip --model out/clip-b32 --threads 2 --pytorch out/bench-pytorch.json
+        """)
+
+    @Option(help: "CLIP checkpoint folder (tools/fullsize_clip.py writes a ViT-B/32-sized one).")
+    var model: String = "out/clip-b32"
+
+    @Option(help: "OpenBLAS threads.")
+    var threads: Int = 2
+
+    @Option(help: "Timed runs per measurement (median reported).")
+    var repeats: Int = 5
+
+    @Option(help: "JSON written by tools/bench_clip.py, to print ratios against.")
+    var pytorch: String?
+
+    @Flag(help: "Also time the non-gemm ops of a batch-32 forward.")
+    var ops = false
+
+    @Option(help: "Label for this run (e.g. the kernel family).")
+    var label: String?
+
+    func run() throws {
+        BLAS.setThreads(threads)
+        let label = self.label ?? "Swift/OpenBLAS \(BLAS.coreName)"
+        print("== CLIP bench: \(label), \(BLAS.threads) threads, OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+
+        let gflops = sgemmGFLOPs(m: 1600, n: 3072, k: 768)
+        print(String(format: "sgemm 1600×3072×768 (ViT-B/32 MLP at batch 32): %.1f GFLOP/s", gflops))
+
+        if ops { try opBreakdown() }
+        let clip = try CLIPModel.load(directory: URL(fileURLWithPath: model), batchSize: 32)
+        let s = clip.config.visionConfig.imageSize
+        var g = SplitMix(seed: 1)
+        let px32 = Tensor(shape: [32, 3, s, s], data: (0..<(32 * 3 * s * s)).map { _ in g.nextFloat() })
+        let px1 = Tensor(shape: [1, 3, s, s], data: Array(px32.data[0..<(3 * s * s)]))
+        let captions = [
+            "a photo of a cat sitting on a wooden table", "two dogs playing in the snow", "a red car parked beside a river",
+            "an aerial view of a city at night", "a bowl of fruit on a kitchen counter", "a man riding a bicycle down a hill",
+            "a close-up of a flower with a bee", "children playing football in a park",
+        ]
+        let ids = (0..<32).map { clip.tokenizer.encode(captions[$0 % captions.count]) }
+
+        let b1 = try medianRate(items: 1, repeats: max(repeats, 10)) { _ = try clip.imageEmbeddings(pixelValues: px1) }
+        let b32 = try medianRate(items: 32, repeats: repeats) { _ = try clip.imageEmbeddings(pixelValues: px32) }
+        let t32 = try medianRate(items: 32, repeats: repeats) { _ = try clip.textEmbeddings(ids: ids) }
+
+        // Preprocessing is outside the timings above (PyTorch's are model-only too); report it apart.
+        let frame = RGBImage(width: 640, height: 480, pixels: (0..<(640 * 480 * 3)).map { _ in UInt8(truncatingIfNeeded: g.next()) })
+        let pre = try medianRate(items: 1, repeats: 10) { _ = try clip.processor.preprocess(frame) }
+
+        var reference: [String: Any] = [:]
+        if let pytorch, let data = FileManager.default.contents(atPath: pytorch),
+           let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any] { reference = obj }
+        func ref(_ key: String) -> Double? { (reference[key] as? NSNumber)?.doubleValue }
+        let torchName = (reference["torch"] as? String).map { "PyTorch \($0)" } ?? "PyTorch (not measured)"
+        print(String(format: "%-34@ %12@ %18@ %8@", "" as NSString, "Swift" as NSString, torchName as NSString, "ratio" as NSString))
+        for (name, mine, key) in [("image embeddings/s, batch 1", b1, "image_b1"),
+                                  ("image embeddings/s, batch 32", b32, "image_b32"),
+                                  ("text embeddings/s, batch 32", t32, "text_b32")] {
+            let theirs = ref(key)
+            print(String(format: "%-34@ %12.1f %18@ %8@", name as NSString, mine,
+                         (theirs.map { String(format: "%.1f", $0) } ?? "-") as NSString,
+                         (theirs.map { String(format: "%.2f×", mine / $0) } ?? "-") as NSString))
+        }
+        print(String(format: "preprocess 640×480 → %d² (Pillow-exact bicubic), 1 thread: %.1f images/s", s, pre))
+    }
+
+    /// Where a batch-32 ViT-B/32 forward spends its time outside the projections' gemms.
+    func opBreakdown() throws {
+        var g = SplitMix(seed: 2)
+        func rand(_ shape: [Int]) -> Tensor { Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in g.nextFloat() }) }
+        let layers = 12.0
+        let mlp = rand([1600, 3072]), h = rand([1600, 768]), gamma = rand([768]), beta = rand([768]), qkv = rand([1600, 2304])
+        let act = try medianRate(items: 1, repeats: 5) { var t = mlp; Activation.quickGelu.apply(&t) }
+        let ln = try medianRate(items: 1, repeats: 5) { _ = Ops.layerNorm(h, weight: gamma, bias: beta, eps: 1e-5) }
+        let att = try medianRate(items: 1, repeats: 5) { _ = Ops.attention(qkv: qkv, batch: 32, seq: 50, heads: 12, mask: .none) }
+        var r = h
+        let add = try medianRate(items: 1, repeats: 5) { Ops.addInPlace(&r, h) }
+        print(String(format: "per batch-32 forward (12 layers): quick_gelu %.0f ms, layer norms %.0f ms, attention core %.0f ms, residual adds %.0f ms",
+                     1000 * layers / act, 1000 * 2 * layers / ln, 1000 * layers / att, 1000 * 2 * layers / add))
+    }
+
+    func sgemmGFLOPs(m: Int, n: Int, k: Int) -> Double {
+        let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: n * k)
+        var c = [Float](repeating: 0, count: m * n)
+        let rate = (try? medianRate(items: 1, repeats: 7) {
+            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                BLAS.gemm(transA: false, transB: true, m: m, n: n, k: k, a: ap.baseAddress!, lda: k,
+                          b: bp.baseAddress!, ldb: k, c: cp.baseAddress!, ldc: n)
+            } } }
+        }) ?? 0
+        return rate * 2 * Double(m) * Double(n) * Double(k) / 1e9
+    }
+}
+
+/// Items per second: median over `repeats` timed runs after one untimed warm-up.
+func medianRate(items: Int, repeats: Int, _ body: () throws -> Void) throws -> Double {
+    try body()
+    var times: [Double] = []
+    for _ in 0..<repeats {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        try body()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+    times.sort()
+    return Double(items) / times[times.count / 2]
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) * 4 - 2 }
+}
