@@ -1,4 +1,5 @@
 # capfilt — build, test, demo and benchmarks. `make test` and `make demo` install what they need.
+SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev \
                 libopenblas-dev libsqlite3-dev sqlite3 pkg-config
@@ -25,9 +26,14 @@ bench-deps: deps
 build: deps
 	$(SWIFT) build -c release --product capfilt
 
+# XCTest only (no Swift Testing suites here); the last line is a plain "N passed, N failed".
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	@set -o pipefail; $(SWIFT) test --skip-build --disable-swift-testing 2>&1 | tee .build/test.log; status=$$?; \
+	  line=$$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" .build/test.log | tail -1); \
+	  total=$$(echo "$$line" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/'); \
+	  failed=$$(echo "$$line" | sed -E 's/.*with ([0-9]+) failures?.*/\1/'); \
+	  [ -n "$$total" ] && echo "$$((total - failed)) passed, $$failed failed"; exit $$status
 
 # The main job on the shipped default: render a corpus, run the pipeline, summarise what it wrote.
 demo: build

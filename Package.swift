@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
         .target(name: "Models", dependencies: ["Tensor"]),
         .target(name: "Pipeline", dependencies: [
-            "Media", "Store", "Models",
+            "Media", "Store", "Models", "Tensor",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -42,7 +42,7 @@ let package = Package(
 
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Media", "Store", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Media", "Store", "Models", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: []),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor"], resources: [.copy("Fixtures")]),

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Media
 import Store
+import Tensor
 
 /// Set by SIGINT/SIGTERM: workers finish the input in hand (a commit boundary) and stop.
 public final class StopFlag: @unchecked Sendable {
@@ -23,6 +24,8 @@ public struct RunOptions {
     public var stop = StopFlag()
     /// SQLite's page limit for the shards, to test running out of space without filling a disk.
     public var maxPageCount: Int? = nil
+    /// OpenBLAS threads for model stages (default: cores / workers).
+    public var blasThreads: Int? = nil
     /// Called after each input with (done, total).
     public var progress: ((Int, Int) -> Void)? = nil
     public init() {}
@@ -105,6 +108,8 @@ public final class PipelineRunner {
         let inputs = try Ingest.collect(spec.inputs)
         summary.inputsSeen = inputs.count
         let workers = max(1, options.workers ?? spec.workers)
+        // Workers × BLAS threads stays within the cores: no oversubscription on a small machine.
+        BLAS.setThreads(options.blasThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers))
 
         // Hash everything first: duplicates (same bytes under two names) become one input.
         let hashed = ParallelMap.run(inputs, workers: workers) { item -> (String, Int?) in

@@ -70,6 +70,9 @@ public struct StageRegistry: Sendable {
         r.register(DecodeStage.typeName, keys: DecodeStage.keys, summary: DecodeStage.summary) { name, config, ctx in
             try DecodeStage(name: name, config: config, context: ctx)
         }
+        r.register(ScoreStage.typeName, keys: ScoreStage.keys, summary: ScoreStage.summary) { name, config, ctx in
+            try ScoreStage(name: name, config: config, context: ctx)
+        }
         return r
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import XCTest
 import Media
+import Models
 import Store
 @testable import Pipeline
 
@@ -42,7 +43,7 @@ final class RunTests: XCTestCase {
         """.utf8).write(to: dir.appendingPathComponent("alt.jsonl"))
     }
 
-    func writeSpec(sample: String = "every 1s", extra: String = "") throws -> PipelineSpec {
+    func writeSpec(sample: String = "every 1s", extra: String = "", stages: String = "") throws -> PipelineSpec {
         let yaml = """
         name: test
         inputs:
@@ -57,6 +58,7 @@ final class RunTests: XCTestCase {
             sample: \(sample)
             resize: {shortest: 32}
             audio: {segment: span}
+        \(stages)
         """
         let path = dir.appendingPathComponent("p.yaml").path
         try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
@@ -179,5 +181,69 @@ final class RunTests: XCTestCase {
         XCTAssertEqual(done.outcome, .errors)
         XCTAssertEqual(done.processed + failed.processed, 7, "nothing is done twice")
         XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM sources").int, 7)
+    }
+
+    static let tinyCLIP = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("ModelsTests/Fixtures/clip-tiny-gelu")
+
+    func testScoreStageStoresEveryPairsCosineAndMarksTheMinimum() throws {
+        let spec = try writeSpec(stages: """
+          - stage: score
+            model: \(RunTests.tinyCLIP.path)
+            min: 0.0
+        """)
+        let summary = try PipelineRunner(logger: quiet, spec: spec).run()
+        XCTAssertEqual(summary.outcome, .errors)
+        let d = try db()
+        let pairs = try d.scalar("SELECT COUNT(*) FROM text_media").int ?? 0
+        XCTAssertGreaterThan(pairs, 5)
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM scores WHERE metric = 'clip'").int, pairs, "every pair is scored")
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM scores WHERE kept = (value >= 0.0) AND threshold = 0.0").int, pairs)
+        let dropped = try d.scalar("SELECT COUNT(*) FROM scores WHERE kept = 0").int ?? 0
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM curated_pairs").int, pairs - dropped)
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM models WHERE kind = 'clip'").int, 1)
+
+        // The stored values are the model's cosines on the decoded frames (recomputed here directly).
+        let model = try CLIPModel.load(directory: RunTests.tinyCLIP)
+        var images: [RGBImage] = []
+        _ = try MediaDecoder.decode(path: dir.appendingPathComponent("media/plain.mp4").path,
+                                    options: { var o = DecodeOptions(sampling: .every(seconds: 1), audio: nil, subtitles: false)
+                                               o.modelResize = DecodeStage.defaultModelResize; return o }()) {
+            images.append(RGBImage(width: $0.modelImage!.width, height: $0.modelImage!.height, pixels: $0.modelImage!.pixels))
+        }
+        let imageEmb = try model.imageEmbeddings(images)
+        let textEmb = try model.textEmbeddings(["a plain clip"])[0]
+        let stored = try d.query("""
+            SELECT m.idx, sc.value FROM scores sc JOIN media m ON m.id = sc.media_id JOIN texts t ON t.id = sc.text_id
+            WHERE t.text = 'a plain clip' ORDER BY m.idx
+            """)
+        XCTAssertEqual(stored.count, 4)
+        var maxDiff = 0.0
+        for row in stored {
+            let expected = Double(CLIPModel.cosine(imageEmb[Int(row[0].int!)], textEmb))
+            maxDiff = max(maxDiff, abs(expected - row[1].double!))
+        }
+        print("score stage vs direct CLIP: max |Δ| \(maxDiff)")
+        XCTAssertLessThan(maxDiff, 1e-6)
+
+        // A changed threshold redoes the scoring (the work key covers it); nothing else is duplicated.
+        let stricter = try PipelineRunner(logger: quiet, spec: try writeSpec(stages: """
+          - stage: score
+            model: \(RunTests.tinyCLIP.path)
+            min: 0.99
+        """)).run()
+        XCTAssertEqual(stricter.changed, 4)
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM curated_pairs").int, 0)
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM scores").int, pairs)
+    }
+
+    func testAModelThatCannotLoadIsASpecErrorAtItsLine() throws {
+        XCTAssertThrowsError(try writeSpec(stages: """
+          - stage: score
+            model: /nonexistent/clip
+        """)) { error in
+            XCTAssertTrue(error is SpecError, "\(error)")
+            XCTAssertTrue("\(error)".contains("p.yaml:15:12: cannot load the CLIP model"), "\(error)")
+        }
     }
 }
