@@ -11,6 +11,11 @@ public enum DemoCorpus {
         public var background: String
         public var motion: String
         public var count: Int
+        /// What one picture shows: everything but the motion, which a single frame cannot tell.
+        public var stillCaption: String {
+            let noun = count == 1 ? shape : shape + "s"
+            return "\(["", "a", "two", "three"][count]) \(color) \(noun) on a \(background) background"
+        }
         public var caption: String {
             let noun = count == 1 ? shape : shape + "s"
             let number = ["", "a", "two", "three"][count]
@@ -79,7 +84,8 @@ public enum DemoCorpus {
                 })
             } else {
                 let format: ImageFormat = [.jpeg, .png, .webp][i % 3]
-                let bytes = try ImageEncoder(format: format, quality: 92).encode(render(scene, t: 0.5, width: w, height: h))
+                // Stills catch the shapes anywhere along their path, as a frame of a video would.
+                let bytes = try ImageEncoder(format: format, quality: 92).encode(render(scene, t: rng.unit(), width: w, height: h))
                 try Data(bytes).write(to: URL(fileURLWithPath: path))
             }
             truth[name] = scene
@@ -97,7 +103,7 @@ public enum DemoCorpus {
             }
             let id = "web-\(i)"
             alt.append(["path": name, "text": text, "id": id])
-            truthRows.append(["path": name, "caption": scene.caption, "web_text_id": id, "web_text_noisy": noisy, "noise": noiseKind,
+            truthRows.append(["path": name, "caption": scene.caption, "still_caption": scene.stillCaption, "web_text_id": id, "web_text_noisy": noisy, "noise": noiseKind,
                               "shape": scene.shape, "color": scene.color, "background": scene.background, "motion": scene.motion, "count": scene.count])
         }
         if options.hostile {
