@@ -66,6 +66,17 @@ final class RGBFrameFiller {
     func fill(from image: RGBFrame) throws {
         let f = frame.pointer
         try check(av_frame_make_writable(f), "av_frame_make_writable")
+        if f.pointee.format == AV_PIX_FMT_RGB24.rawValue && Int(f.pointee.width) == image.width && Int(f.pointee.height) == image.height,
+           let plane = f.pointee.data.0 {
+            // RGB in, RGB out (PNG): copy exactly rather than through swscale's YUV path.
+            let rowBytes = image.width * 3
+            image.pixels.withUnsafeBufferPointer { src in
+                for y in 0..<image.height {
+                    (plane + y * Int(f.pointee.linesize.0)).update(from: src.baseAddress! + y * rowBytes, count: rowBytes)
+                }
+            }
+            return
+        }
         sws = sws_getCachedContext(sws, Int32(image.width), Int32(image.height), AV_PIX_FMT_RGB24,
                                    f.pointee.width, f.pointee.height, AVPixelFormat(rawValue: f.pointee.format),
                                    Int32(SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP), nil, nil, nil)

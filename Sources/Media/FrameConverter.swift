@@ -39,6 +39,17 @@ final class FrameConverter {
                        cache: inout OpaquePointer?) throws -> [UInt8] {
         let f = frame.pointer.pointee
         let srcFormat = AVPixelFormat(rawValue: f.format)
+        if srcFormat == format && Int(f.width) == width && Int(f.height) == height, let plane = f.data.0 {
+            // Already what is wanted (a PNG's RGB): copy rows exactly; swscale would round-trip through YUV.
+            let rowBytes = width * bytesPerPixel
+            var out = [UInt8](repeating: 0, count: rowBytes * height)
+            out.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<height {
+                    (dst.baseAddress! + y * rowBytes).update(from: plane + y * Int(f.linesize.0), count: rowBytes)
+                }
+            }
+            return out
+        }
         let flags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT
         cache = sws_getCachedContext(cache, f.width, f.height, srcFormat, Int32(width), Int32(height), format,
                                      Int32(flags), nil, nil, nil)

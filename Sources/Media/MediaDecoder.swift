@@ -47,15 +47,11 @@ public struct DecodeOptions: Sendable {
     public var convertPixels: Bool
     /// Use the container index to seek over frames that will not be kept.
     public var allowSeeking: Bool
-    /// A second picture of each kept frame for models (which resize it themselves, as their processors
-    /// do); nil gives none. Converting from the decoded frame avoids resizing the stored picture twice.
-    public var modelResize: ResizePolicy?
     public init(sampling: SamplingSpec = .every(seconds: 1), resize: ResizePolicy = .none, maxFrames: Int? = nil,
                 audio: AudioOptions? = AudioOptions(), subtitles: Bool = true, convertPixels: Bool = true,
                 allowSeeking: Bool = true) {
         self.sampling = sampling; self.resize = resize; self.maxFrames = maxFrames; self.audio = audio
         self.subtitles = subtitles; self.convertPixels = convertPixels; self.allowSeeking = allowSeeking
-        self.modelResize = nil
     }
 }
 
@@ -64,8 +60,6 @@ public struct SampledFrame: Sendable {
     /// Seconds from the start of the video stream.
     public var time: Double
     public var image: RGBFrame?
-    /// The picture for models, when `DecodeOptions.modelResize` asks for one.
-    public var modelImage: RGBFrame?
     public var isKeyframe: Bool
     /// For scene sampling: the difference to the previous frame that selected it.
     public var sceneScore: Double?
@@ -255,18 +249,12 @@ struct VideoSampler {
             }
             guard selected else { return false }
             var image: RGBFrame? = nil
-            var modelImage: RGBFrame? = nil
             if options.convertPixels {
                 image = try converter.rgb(frame, sampleAspectRatio: info.sampleAspectRatio, rotation: info.rotation,
                                           resize: options.resize)
-                if let m = options.modelResize {
-                    modelImage = m == options.resize ? image
-                        : try converter.rgb(frame, sampleAspectRatio: info.sampleAspectRatio, rotation: info.rotation, resize: m)
-                }
                 stats.framesConverted += 1
             }
-            try onFrame(SampledFrame(index: times.count, time: t, image: image, modelImage: modelImage,
-                                     isKeyframe: frame.isKeyFrame, sceneScore: score))
+            try onFrame(SampledFrame(index: times.count, time: t, image: image, isKeyframe: frame.isKeyFrame, sceneScore: score))
             times.append(t)
             return true
         }

@@ -5,23 +5,17 @@ import Media
 /// 16 kHz mono segments aligned to the frames, and turns subtitle cues into texts.
 public final class DecodeStage: Stage {
     public static let typeName = "decode"
-    public static let keys = ["sample", "max_frames", "resize", "model_resize", "image_format", "quality", "audio", "subtitles", "seek"]
+    public static let keys = ["sample", "max_frames", "resize", "image_format", "quality", "audio", "subtitles", "seek"]
     public static let summary = "sample video frames (every/fps/keyframes/uniform/scene), resize, audio segments, subtitle cues"
 
     public let name: String
-    public private(set) var options: DecodeOptions
+    public let options: DecodeOptions
     public let imageFormat: ImageFormat
     public let quality: Int
     public let counters = StageCounters()
 
-    /// Frames handed to model stages: shortest side 384 (BLIP's input size; CLIP's 224 is resized
-    /// down from it by its own processor), unless the pipeline says otherwise.
-    public static let defaultModelResize = ResizePolicy.shortestSide(size: 384, centerCrop: false)
-
     public init(name: String = typeName, options: DecodeOptions, imageFormat: ImageFormat = .jpeg, quality: Int = 90) {
         self.name = name
-        var options = options
-        if options.modelResize == nil { options.modelResize = DecodeStage.defaultModelResize }
         self.options = options
         self.imageFormat = imageFormat
         self.quality = quality
@@ -32,7 +26,6 @@ public final class DecodeStage: Stage {
         if let s = config["sample"] { options.sampling = try DecodeStage.sampling(s) }
         if let m = config["max_frames"] { options.maxFrames = try m.int(min: 1) }
         if let r = config["resize"] { options.resize = try DecodeStage.resize(r) }
-        if let r = config["model_resize"] { options.modelResize = try DecodeStage.resize(r) }
         if let a = config["audio"] { options.audio = try DecodeStage.audio(a) }
         if let s = config["subtitles"] { options.subtitles = try s.bool() }
         if let s = config["seek"] { options.allowSeeking = try s.bool() }
@@ -41,8 +34,10 @@ public final class DecodeStage: Stage {
         self.init(name: name, options: options, imageFormat: format, quality: quality)
     }
 
-    /// Called when no later stage looks at pictures: frames are then only encoded for storage.
-    func dropModelImages() { options.modelResize = nil }
+    /// Whether later stages look at pictures: they then get each frame decoded back from its stored
+    /// bytes, so a model scores exactly the picture the dataset holds, and a rerun that reuses stored
+    /// frames sees the same pixels as the run that decoded them.
+    var keepPictures = false
 
     static func sampling(_ node: SpecNode) throws -> SamplingSpec {
         if node.isScalar {
@@ -96,17 +91,18 @@ public final class DecodeStage: Stage {
     public var fingerprint: String {
         var audio = "off"
         if let a = options.audio { audio = "\(a.sampleRate)/\(a.segmenting)/\(a.chunkSeconds)" }
-        return "decode(\(options.sampling);\(options.resize);model=\(options.modelResize.map { "\($0)" } ?? "-");max=\(options.maxFrames.map(String.init) ?? "-");\(imageFormat.rawValue)@\(quality);audio=\(audio);subs=\(options.subtitles))"
+        return "decode(\(options.sampling);\(options.resize);max=\(options.maxFrames.map(String.init) ?? "-");\(imageFormat.rawValue)@\(quality);audio=\(audio);subs=\(options.subtitles))"
     }
 
     public func process(_ item: WorkItem) throws {
         try counters.measure {
             let encoder = try ImageEncoder(format: imageFormat, quality: quality)
+            let decoder = keepPictures ? try ImageDecoder() : nil
             var frames: [FrameItem] = []
             let result = try MediaDecoder.decode(path: item.input.path, options: options) { f in
                 guard let image = f.image else { return }
                 let bytes = try encoder.encode(image)
-                frames.append(FrameItem(index: f.index, time: f.time, image: f.modelImage, encoded: bytes, format: imageFormat,
+                frames.append(FrameItem(index: f.index, time: f.time, image: try decoder?.decode(bytes, format: imageFormat), encoded: bytes, format: imageFormat,
                                         width: image.width, height: image.height, isKeyframe: f.isKeyframe, sceneScore: f.sceneScore))
             }
             item.probe = result.probe

@@ -54,9 +54,7 @@ public struct PipelineSpec {
         guard stages.first is DecodeStage else {
             throw stageNodes[0].error("the first stage must be 'decode': later stages work on its frames")
         }
-        if let decode = stages.first as? DecodeStage, !stages.dropFirst().contains(where: \.usesFrameImages) {
-            decode.dropModelImages()
-        }
+        (stages.first as? DecodeStage)?.keepPictures = stages.dropFirst().contains(where: \.usesFrameImages)
         var seen: Set<String> = []
         for (node, stage) in zip(stageNodes, stages) where !seen.insert(stage.name).inserted {
             throw node.error("two stages are named '\(stage.name)'; give one a different 'name'")

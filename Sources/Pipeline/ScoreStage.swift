@@ -43,7 +43,7 @@ public final class ScoreStage: Stage {
         try counters.measure {
             let images = try item.frames.map { f -> RGBImage in
                 guard let image = f.image else {
-                    throw ModelStageError(message: "frame \(f.index) has no picture for \(name); is decode's model_resize none?")
+                    throw ModelStageError(message: "frame \(f.index) has no picture for \(name)")
                 }
                 return RGBImage(width: image.width, height: image.height, pixels: image.pixels)
             }

@@ -38,7 +38,7 @@ public struct TextItem: Sendable {
 public struct FrameItem: Sendable {
     public var index: Int
     public var time: Double
-    /// The picture model stages see (`model_resize`, default shortest side 384); `encoded` is what is stored.
+    /// What model stages see: the stored bytes decoded back (nil when no stage looks at pictures).
     public var image: RGBFrame?
     public var encoded: [UInt8]
     public var format: ImageFormat

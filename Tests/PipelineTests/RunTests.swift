@@ -203,13 +203,14 @@ final class RunTests: XCTestCase {
         XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM curated_pairs").int, pairs - dropped)
         XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM models WHERE kind = 'clip'").int, 1)
 
-        // The stored values are the model's cosines on the decoded frames (recomputed here directly).
+        // The stored values are the model's cosines on the stored frames (recomputed here directly).
         let model = try CLIPModel.load(directory: RunTests.tinyCLIP)
-        var images: [RGBImage] = []
-        _ = try MediaDecoder.decode(path: dir.appendingPathComponent("media/plain.mp4").path,
-                                    options: { var o = DecodeOptions(sampling: .every(seconds: 1), audio: nil, subtitles: false)
-                                               o.modelResize = DecodeStage.defaultModelResize; return o }()) {
-            images.append(RGBImage(width: $0.modelImage!.width, height: $0.modelImage!.height, pixels: $0.modelImage!.pixels))
+        let decoder = try ImageDecoder()
+        let images = try d.query("""
+            SELECT m.data FROM media m JOIN sources s ON s.id = m.source_id WHERE s.uri LIKE '%plain.mp4' AND m.kind = 'frame' ORDER BY m.idx
+            """).map { row -> RGBImage in
+            let f = try decoder.decode(row[0].blob!, format: .jpeg)
+            return RGBImage(width: f.width, height: f.height, pixels: f.pixels)
         }
         let imageEmb = try model.imageEmbeddings(images)
         let textEmb = try model.textEmbeddings(["a plain clip"])[0]
