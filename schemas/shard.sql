@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 
 -- Every input seen, keyed by the SHA-256 of its bytes; unreadable files by 'path:' + SHA-256 of the path.
+-- stage_keys: a JSON list, one key per stage, each covering the input and the settings of that stage and
+-- all before it; a rerun redoes work from the first stage whose key changed.
 CREATE TABLE IF NOT EXISTS sources (
     id           INTEGER PRIMARY KEY,
     content_hash TEXT NOT NULL UNIQUE,
@@ -40,6 +42,7 @@ CREATE TABLE IF NOT EXISTS sources (
     status       TEXT NOT NULL CHECK (status IN ('ok', 'partial', 'error')),
     error        TEXT,
     work_key     TEXT,
+    stage_keys   TEXT,
     stats        TEXT,
     run_id       TEXT REFERENCES runs(id),
     created_at   TEXT NOT NULL
@@ -65,7 +68,8 @@ CREATE TABLE IF NOT EXISTS media (
 );
 CREATE INDEX IF NOT EXISTS media_source ON media(source_id);
 
--- Texts: web alt-texts from manifests, subtitle cues, synthetic captions; who made them and how.
+-- Texts: web alt-texts from manifests, subtitle cues, synthetic captions; who made them and how, and
+-- which pipeline stage (NULL: ingest).
 CREATE TABLE IF NOT EXISTS texts (
     id          INTEGER PRIMARY KEY,
     source_id   INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
@@ -76,7 +80,8 @@ CREATE TABLE IF NOT EXISTS texts (
     t_end       REAL,
     external_id TEXT,
     producer    TEXT,
-    settings    TEXT
+    settings    TEXT,
+    stage       TEXT
 );
 CREATE INDEX IF NOT EXISTS texts_source ON texts(source_id);
 
@@ -99,6 +104,7 @@ CREATE TABLE IF NOT EXISTS scores (
     value     REAL NOT NULL,
     threshold REAL,
     kept      INTEGER,
+    stage     TEXT,
     run_id    TEXT,
     PRIMARY KEY (text_id, media_id, metric, model)
 ) WITHOUT ROWID;

@@ -71,6 +71,9 @@ public struct AudioSegment: Sendable {
     public var end: Double
     public var sampleRate: Int
     public var samples: [Float]
+    public init(index: Int, start: Double, end: Double, sampleRate: Int, samples: [Float]) {
+        self.index = index; self.start = start; self.end = end; self.sampleRate = sampleRate; self.samples = samples
+    }
 }
 
 public struct DecodeStats: Sendable {

@@ -110,7 +110,9 @@ public final class DecodeStage: Stage {
             item.audio = result.audio
             item.decodeStats = result.stats
             for cue in result.cues {
-                item.texts.append(TextItem(origin: .subtitle, text: cue.text, start: cue.start, end: cue.end, producer: "subtitle"))
+                var text = TextItem(origin: .subtitle, text: cue.text, start: cue.start, end: cue.end, producer: "subtitle")
+                text.stage = name
+                item.texts.append(text)
             }
             if result.stats.corruptPackets > 0 {
                 item.status = "partial"

@@ -42,6 +42,8 @@ public struct RunSummary: Sendable {
     public var duplicates = 0
     public var new = 0
     public var changed = 0
+    /// Changed inputs whose stored frames were reused (only later stages were redone).
+    public var reused = 0
     public var retried = 0
     public var skipped = 0
     public var processed = 0
@@ -60,7 +62,7 @@ public struct RunSummary: Sendable {
 
     public var json: String {
         var o: [String: Any] = [
-            "inputs_seen": inputsSeen, "unique": unique, "duplicates": duplicates, "new": new, "changed": changed,
+            "inputs_seen": inputsSeen, "unique": unique, "duplicates": duplicates, "new": new, "changed": changed, "reused": reused,
             "retried": retried, "skipped": skipped, "processed": processed, "failed": failed, "partial": partial,
             "frames": frames, "audio_segments": audioSegments, "texts": texts, "texts_kept": textsKept,
             "texts_dropped": textsDropped, "wall_seconds": (wallSeconds * 1000).rounded() / 1000,
@@ -87,9 +89,16 @@ public final class PipelineRunner {
         self.logger = logger
     }
 
-    /// The key of the work done on an input: its bytes and every stage's settings.
-    func workKey(contentHash: String) -> String {
-        ContentHash.sha256(bytes: Array(([contentHash] + spec.stages.map(\.fingerprint)).joined(separator: "\n").utf8))
+    /// One key per stage: key i covers the input's bytes and the settings of stages 0…i, so the first
+    /// key that differs from the stored ones says where a rerun has to start.
+    func stageKeys(contentHash: String) -> [String] {
+        var keys: [String] = []
+        var previous = contentHash
+        for stage in spec.stages {
+            previous = ContentHash.sha256(bytes: Array("\(previous)\n\(stage.name)\n\(stage.fingerprint)".utf8))
+            keys.append(previous)
+        }
+        return keys
     }
 
     public func run() throws -> RunSummary {
@@ -135,25 +144,44 @@ public final class PipelineRunner {
         summary.unique = order.count
 
         let index = try store.index()
-        var todo: [(WorkItem, IndexedSource?)] = []
+        var todo: [Task] = []
         for hash in order {
             let item = groups[hash]!
-            item.workKey = workKey(contentHash: hash)
-            guard let previous = index[hash] else { summary.new += 1; todo.append((item, nil)); continue }
-            if options.force { summary.changed += 1; todo.append((item, previous)); continue }
+            item.stageKeys = stageKeys(contentHash: hash)
+            guard let previous = index[hash] else { summary.new += 1; todo.append(Task(item: item, previous: nil, from: 0)); continue }
+            if options.force { summary.changed += 1; todo.append(Task(item: item, previous: previous, from: 0)); continue }
             if previous.status == "error" {
-                if options.retryFailed { summary.retried += 1; todo.append((item, previous)) } else { summary.skipped += 1 }
+                if options.retryFailed { summary.retried += 1; todo.append(Task(item: item, previous: previous, from: 0)) } else { summary.skipped += 1 }
                 continue
             }
-            if previous.workKey != item.workKey { summary.changed += 1; todo.append((item, previous)); continue }
-            summary.skipped += 1
+            let same = zip(previous.stageKeys, item.stageKeys).prefix { $0 == $1 }.count
+            if same == item.stageKeys.count && previous.stageKeys.count == same { summary.skipped += 1; continue }
+            summary.changed += 1
+            // Decode's output still stands: redo only the stages after the last unchanged one.
+            todo.append(Task(item: item, previous: previous, from: same))
         }
-        logger.info("inputs", metadata: ["seen": "\(summary.inputsSeen)", "unique": "\(summary.unique)", "to_process": "\(todo.count)", "skipped": "\(summary.skipped)"])
+        summary.reused = todo.filter { $0.from > 0 }.count
+        logger.info("inputs", metadata: ["seen": "\(summary.inputsSeen)", "unique": "\(summary.unique)", "to_process": "\(todo.count)",
+                                         "reusing_frames": "\(summary.reused)", "skipped": "\(summary.skipped)"])
 
         let shared = SharedState(total: todo.count)
-        ParallelMap.forEach(todo, workers: min(workers, max(1, todo.count))) { (item, previous) in
+        let pictures = spec.stages.dropFirst().contains(where: \.usesFrameImages)
+        ParallelMap.forEach(todo, workers: min(workers, max(1, todo.count))) { task in
             if self.options.stop.isSet || shared.fatal != nil { return }
-            for stage in self.spec.stages {
+            var item = task.item
+            var from = task.from
+            if from > 0, let previous = task.previous {
+                var stored: InputWrite? = nil
+                shared.withStore { stored = try? store.load(hash: item.contentHash, shard: previous.shard) }
+                let kept = Set(self.spec.stages.prefix(from).map(\.name))
+                if let stored, let rebuilt = try? WorkItem(reusing: stored, input: item.input, keptStages: kept, pictures: pictures) {
+                    rebuilt.stageKeys = item.stageKeys
+                    item = rebuilt
+                } else {
+                    from = 0
+                }
+            }
+            for stage in self.spec.stages[from...] {
                 do { try stage.process(item) } catch {
                     item.fail(String(describing: error))
                     self.logger.warning("input failed", metadata: ["uri": "\(item.input.uri)", "stage": "\(stage.name)", "error": "\(error)"])
@@ -163,7 +191,7 @@ public final class PipelineRunner {
             let rows = item.rows()
             shared.withStore {
                 do {
-                    try store.write(rows, replacing: previous)
+                    try store.write(rows, replacing: task.previous)
                     shared.record(item)
                 } catch {
                     shared.fatal = "writing \(item.input.uri) to \(store.currentShard): \(error)"
@@ -201,6 +229,13 @@ public final class PipelineRunner {
         logger.info("run finished", metadata: ["run": "\(summary.runID)", "outcome": "\(summary.outcome.rawValue)", "stats": "\(summary.json)"])
         return summary
     }
+}
+
+/// One input to process, and from which stage on.
+struct Task {
+    let item: WorkItem
+    let previous: IndexedSource?
+    let from: Int
 }
 
 /// Exit codes, documented in README.

@@ -60,7 +60,7 @@ public final class ScoreStage: Stage {
                     let value = Double(CLIPModel.cosine(imageEmbeddings[f], textEmbeddings[unique[text.text]!]))
                     let kept = minimum.map { value >= $0 }
                     item.scores.append(ScoreItem(text: ti, frame: f, metric: metric, model: model.modelID, value: value,
-                                                 threshold: minimum, kept: kept))
+                                                 threshold: minimum, kept: kept, stage: name))
                     counters.add("pairs")
                     if kept == false { counters.add("pairs_dropped") } else { keptAny = true }
                 }

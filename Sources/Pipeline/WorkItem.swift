@@ -15,6 +15,8 @@ public struct TextItem: Sendable {
     public var externalID: String?
     public var producer: String?
     public var settings: String?
+    /// The stage that made it (nil: ingest), so a rerun can keep the texts of the stages it does not redo.
+    public var stage: String?
     /// Filters that dropped this text, with why; empty means kept.
     public var dropReasons: [String] = []
     public init(origin: Origin, text: String, frame: Int? = nil, start: Double? = nil, end: Double? = nil,
@@ -56,6 +58,11 @@ public struct ScoreItem: Sendable {
     public var value: Double
     public var threshold: Double?
     public var kept: Bool?
+    public var stage: String
+    public init(text: Int, frame: Int, metric: String, model: String, value: Double, threshold: Double?, kept: Bool?, stage: String) {
+        self.text = text; self.frame = frame; self.metric = metric; self.model = model; self.value = value
+        self.threshold = threshold; self.kept = kept; self.stage = stage
+    }
 }
 
 /// One input on its way through the stages; stages fill it in.
@@ -72,7 +79,10 @@ public final class WorkItem: @unchecked Sendable {
     public var status: String = "ok"
     public var error: String?
     public var decodeStats: DecodeStats?
-    public var workKey: String?
+    /// One key per stage (see `PipelineRunner.stageKeys`).
+    public var stageKeys: [String] = []
+    /// Set when a rerun reuses a stored input: its source row as it was.
+    var storedSource: SourceRow?
 
     init(input: InputItem, contentHash: String, sizeBytes: Int?) {
         self.input = input
@@ -90,13 +100,55 @@ public final class WorkItem: @unchecked Sendable {
         texts.removeAll { $0.origin != .web }
     }
 
+    /// Rebuilds an input from what a shard holds, keeping the texts and scores of `keptStages` (and
+    /// the ingest's web texts); frames are decoded back from their bytes when `pictures` is set.
+    init(reusing stored: InputWrite, input: InputItem, keptStages: Set<String>, pictures: Bool) throws {
+        self.input = input
+        contentHash = stored.source.contentHash
+        sizeBytes = stored.source.sizeBytes
+        storedSource = stored.source
+        status = stored.source.status
+        error = stored.source.error
+        let decoder = pictures ? try ImageDecoder() : nil
+        var framePosition: [Int: Int] = [:]
+        for (position, m) in stored.media.enumerated() {
+            if m.kind == "frame" {
+                let format = ImageFormat(rawValue: m.format) ?? .jpeg
+                framePosition[position] = frames.count
+                frames.append(FrameItem(index: m.idx, time: m.tStart, image: try decoder?.decode(m.data, format: format), encoded: m.data,
+                                        format: format, width: m.width ?? 0, height: m.height ?? 0, isKeyframe: m.isKeyframe ?? false,
+                                        sceneScore: m.sceneScore))
+            } else {
+                let samples: [Float] = m.data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+                audio.append(AudioSegment(index: m.idx, start: m.tStart, end: m.tEnd ?? m.tStart, sampleRate: m.sampleRate ?? 16_000, samples: samples))
+            }
+        }
+        var textPosition: [Int: Int] = [:]
+        texts = []
+        for (position, t) in stored.texts.enumerated() where t.stage == nil || keptStages.contains(t.stage!) {
+            textPosition[position] = texts.count
+            var item = TextItem(origin: TextItem.Origin(rawValue: t.origin) ?? .web, text: t.text, frame: t.mediaIndex.flatMap { framePosition[$0] },
+                                start: t.tStart, end: t.tEnd, externalID: t.externalID, producer: t.producer, settings: t.settings)
+            item.stage = t.stage
+            texts.append(item)
+        }
+        for sc in stored.scores {
+            guard let stage = sc.stage, keptStages.contains(stage), let tp = textPosition[sc.text], let fp = framePosition[sc.media] else { continue }
+            scores.append(ScoreItem(text: tp, frame: fp, metric: sc.metric, model: sc.model, value: sc.value, threshold: sc.threshold,
+                                    kept: sc.kept, stage: stage))
+        }
+    }
+
     /// The rows this input becomes.
     func rows() -> InputWrite {
-        var s = SourceRow(contentHash: contentHash, uri: input.uri, status: status)
-        s.externalID = input.externalID
+        var s = storedSource ?? SourceRow(contentHash: contentHash, uri: input.uri, status: status)
+        s.uri = input.uri
+        s.status = status
+        s.externalID = input.externalID ?? s.externalID
         s.error = error
         s.sizeBytes = sizeBytes
-        s.workKey = workKey
+        s.workKey = stageKeys.last
+        s.stageKeys = String(decoding: (try? JSONEncoder().encode(stageKeys)) ?? Data("[]".utf8), as: UTF8.self)
         if let p = probe {
             s.kind = p.kind.rawValue; s.container = p.container; s.videoCodec = p.videoCodec; s.audioCodec = p.audioCodec
             s.duration = p.duration; s.width = p.width; s.height = p.height; s.fps = p.frameRate > 0 ? p.frameRate : nil
@@ -122,10 +174,12 @@ public final class WorkItem: @unchecked Sendable {
         for t in texts {
             var row = TextRow(origin: t.origin.rawValue, text: t.text, mediaIndex: t.frame)
             row.tStart = t.start; row.tEnd = t.end; row.externalID = t.externalID; row.producer = t.producer; row.settings = t.settings
+            row.stage = t.stage
             w.texts.append(row)
             for f in t.frames(times: times) { w.links.append(.init(text: w.texts.count - 1, media: f)) }
         }
-        w.scores = scores.map { ScoreRow(text: $0.text, media: $0.frame, metric: $0.metric, model: $0.model, value: $0.value, threshold: $0.threshold, kept: $0.kept) }
+        w.scores = scores.map { ScoreRow(text: $0.text, media: $0.frame, metric: $0.metric, model: $0.model, value: $0.value,
+                                         threshold: $0.threshold, kept: $0.kept, stage: $0.stage) }
         w.models = models
         return w
     }

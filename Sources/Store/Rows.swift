@@ -34,6 +34,8 @@ public struct SourceRow: Sendable {
     public var status: String
     public var error: String?
     public var workKey: String?
+    /// JSON list of per-stage keys.
+    public var stageKeys: String?
     public var stats: String?
     public init(contentHash: String, uri: String, status: String) {
         self.contentHash = contentHash; self.uri = uri; self.status = status
@@ -67,6 +69,7 @@ public struct TextRow: Sendable {
     public var externalID: String?
     public var producer: String?
     public var settings: String?
+    public var stage: String?
     public init(origin: String, text: String, mediaIndex: Int? = nil) {
         self.origin = origin; self.text = text; self.mediaIndex = mediaIndex
     }
@@ -80,9 +83,11 @@ public struct ScoreRow: Sendable {
     public var value: Double
     public var threshold: Double?
     public var kept: Bool?
-    public init(text: Int, media: Int, metric: String, model: String, value: Double, threshold: Double? = nil, kept: Bool? = nil) {
+    public var stage: String?
+    public init(text: Int, media: Int, metric: String, model: String, value: Double, threshold: Double? = nil, kept: Bool? = nil,
+                stage: String? = nil) {
         self.text = text; self.media = media; self.metric = metric; self.model = model; self.value = value
-        self.threshold = threshold; self.kept = kept
+        self.threshold = threshold; self.kept = kept; self.stage = stage
     }
 }
 
@@ -117,4 +122,5 @@ public struct IndexedSource: Sendable {
     public var shard: String
     public var status: String
     public var workKey: String?
+    public var stageKeys: [String] = []
 }

@@ -27,6 +27,8 @@ public enum ShardSchema {
     );
 
     -- Every input seen, keyed by the SHA-256 of its bytes; unreadable files by 'path:' + SHA-256 of the path.
+    -- stage_keys: a JSON list, one key per stage, each covering the input and the settings of that stage and
+    -- all before it; a rerun redoes work from the first stage whose key changed.
     CREATE TABLE IF NOT EXISTS sources (
         id           INTEGER PRIMARY KEY,
         content_hash TEXT NOT NULL UNIQUE,
@@ -45,6 +47,7 @@ public enum ShardSchema {
         status       TEXT NOT NULL CHECK (status IN ('ok', 'partial', 'error')),
         error        TEXT,
         work_key     TEXT,
+        stage_keys   TEXT,
         stats        TEXT,
         run_id       TEXT REFERENCES runs(id),
         created_at   TEXT NOT NULL
@@ -70,7 +73,8 @@ public enum ShardSchema {
     );
     CREATE INDEX IF NOT EXISTS media_source ON media(source_id);
 
-    -- Texts: web alt-texts from manifests, subtitle cues, synthetic captions; who made them and how.
+    -- Texts: web alt-texts from manifests, subtitle cues, synthetic captions; who made them and how, and
+    -- which pipeline stage (NULL: ingest).
     CREATE TABLE IF NOT EXISTS texts (
         id          INTEGER PRIMARY KEY,
         source_id   INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
@@ -81,7 +85,8 @@ public enum ShardSchema {
         t_end       REAL,
         external_id TEXT,
         producer    TEXT,
-        settings    TEXT
+        settings    TEXT,
+        stage       TEXT
     );
     CREATE INDEX IF NOT EXISTS texts_source ON texts(source_id);
 
@@ -104,6 +109,7 @@ public enum ShardSchema {
         value     REAL NOT NULL,
         threshold REAL,
         kept      INTEGER,
+        stage     TEXT,
         run_id    TEXT,
         PRIMARY KEY (text_id, media_id, metric, model)
     ) WITHOUT ROWID;

@@ -68,9 +68,10 @@ public final class ShardStore {
         var result: [String: (IndexedSource, String)] = [:]
         for url in ShardStore.shardFiles(in: directory) {
             let db = url.lastPathComponent == currentName ? current : try Database(path: url.path)
-            for row in try db.query("SELECT content_hash, status, work_key, created_at FROM sources") {
+            for row in try db.query("SELECT content_hash, status, work_key, created_at, stage_keys FROM sources") {
                 guard let hash = row[0].text else { continue }
-                let entry = IndexedSource(shard: url.lastPathComponent, status: row[1].text ?? "error", workKey: row[2].text)
+                let keys = row[4].text.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+                let entry = IndexedSource(shard: url.lastPathComponent, status: row[1].text ?? "error", workKey: row[2].text, stageKeys: keys)
                 let created = row[3].text ?? ""
                 if let (old, oldCreated) = result[hash] {
                     let (keep, drop) = created >= oldCreated ? (entry, old) : (old, entry)
@@ -128,10 +129,10 @@ public final class ShardStore {
             let s = input.source
             let sid = try current.run("""
                 INSERT INTO sources(content_hash, uri, external_id, kind, container, video_codec, audio_codec, duration_s,
-                    width, height, fps, rotation, size_bytes, status, error, work_key, stats, run_id, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    width, height, fps, rotation, size_bytes, status, error, work_key, stage_keys, stats, run_id, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [s.contentHash, s.uri, s.externalID, s.kind, s.container, s.videoCodec, s.audioCodec, s.duration,
-                      s.width, s.height, s.fps, s.rotation, s.sizeBytes, s.status, s.error, s.workKey, s.stats, runID, now()])
+                      s.width, s.height, s.fps, s.rotation, s.sizeBytes, s.status, s.error, s.workKey, s.stageKeys, s.stats, runID, now()])
             let insertMedia = try current.prepare("""
                 INSERT INTO media(source_id, kind, idx, t_start, t_end, width, height, sample_rate, samples, format,
                     is_keyframe, scene_score, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -144,13 +145,13 @@ public final class ShardStore {
                 mediaIDs.append(current.lastInsertRowID)
             }
             let insertText = try current.prepare("""
-                INSERT INTO texts(source_id, media_id, origin, text, t_start, t_end, external_id, producer, settings)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO texts(source_id, media_id, origin, text, t_start, t_end, external_id, producer, settings, stage)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             var textIDs: [Int64] = []
             for t in input.texts {
                 try insertText.bind([sid, t.mediaIndex.map { mediaIDs[$0] }, t.origin, t.text, t.tStart, t.tEnd,
-                                     t.externalID, t.producer, t.settings])
+                                     t.externalID, t.producer, t.settings, t.stage])
                 try insertText.stepToEnd()
                 textIDs.append(current.lastInsertRowID)
             }
@@ -160,11 +161,11 @@ public final class ShardStore {
                 try insertLink.stepToEnd()
             }
             let insertScore = try current.prepare("""
-                INSERT OR REPLACE INTO scores(text_id, media_id, metric, model, value, threshold, kept, run_id)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT OR REPLACE INTO scores(text_id, media_id, metric, model, value, threshold, kept, stage, run_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for sc in input.scores {
-                try insertScore.bind([textIDs[sc.text], mediaIDs[sc.media], sc.metric, sc.model, sc.value, sc.threshold, sc.kept, runID])
+                try insertScore.bind([textIDs[sc.text], mediaIDs[sc.media], sc.metric, sc.model, sc.value, sc.threshold, sc.kept, sc.stage, runID])
                 try insertScore.stepToEnd()
             }
             for m in input.models {
@@ -178,6 +179,56 @@ public final class ShardStore {
             try deleteSource(hash: input.source.contentHash, shard: previous.shard)
         }
         return sourceID
+    }
+
+    /// Reads an input back as it was written (positions instead of row ids), so a rerun can keep
+    /// what earlier stages made and redo only the later ones.
+    public func load(hash: String, shard: String) throws -> InputWrite? {
+        let db = try database(for: shard)
+        guard let r = try db.query("""
+            SELECT id, uri, external_id, kind, container, video_codec, audio_codec, duration_s, width, height, fps, rotation,
+                   size_bytes, status, error, work_key, stage_keys, stats FROM sources WHERE content_hash = ?
+            """, [hash]).first, let sid = r[0].int else { return nil }
+        var s = SourceRow(contentHash: hash, uri: r[1].text ?? "", status: r[13].text ?? "ok")
+        s.externalID = r[2].text; s.kind = r[3].text; s.container = r[4].text; s.videoCodec = r[5].text; s.audioCodec = r[6].text
+        s.duration = r[7].double; s.width = r[8].int.map(Int.init); s.height = r[9].int.map(Int.init); s.fps = r[10].double
+        s.rotation = r[11].int.map(Int.init); s.sizeBytes = r[12].int.map(Int.init); s.error = r[14].text; s.workKey = r[15].text
+        s.stageKeys = r[16].text; s.stats = r[17].text
+        var w = InputWrite(source: s)
+        var mediaPosition: [Int64: Int] = [:]
+        for m in try db.query("""
+            SELECT id, kind, idx, t_start, t_end, width, height, sample_rate, samples, format, is_keyframe, scene_score, data
+            FROM media WHERE source_id = ? ORDER BY kind DESC, idx
+            """, [sid]) {
+            var row = MediaRow(kind: m[1].text ?? "frame", idx: Int(m[2].int ?? 0), tStart: m[3].double ?? 0, tEnd: m[4].double,
+                               format: m[9].text ?? "", data: m[12].blob ?? [])
+            row.width = m[5].int.map(Int.init); row.height = m[6].int.map(Int.init); row.sampleRate = m[7].int.map(Int.init)
+            row.samples = m[8].int.map(Int.init); row.isKeyframe = m[10].int.map { $0 != 0 }; row.sceneScore = m[11].double
+            mediaPosition[m[0].int!] = w.media.count
+            w.media.append(row)
+        }
+        var textPosition: [Int64: Int] = [:]
+        for t in try db.query("""
+            SELECT id, media_id, origin, text, t_start, t_end, external_id, producer, settings, stage FROM texts WHERE source_id = ? ORDER BY id
+            """, [sid]) {
+            var row = TextRow(origin: t[2].text ?? "web", text: t[3].text ?? "", mediaIndex: t[1].int.flatMap { mediaPosition[$0] })
+            row.tStart = t[4].double; row.tEnd = t[5].double; row.externalID = t[6].text; row.producer = t[7].text
+            row.settings = t[8].text; row.stage = t[9].text
+            textPosition[t[0].int!] = w.texts.count
+            w.texts.append(row)
+        }
+        for l in try db.query("SELECT tm.text_id, tm.media_id FROM text_media tm JOIN texts t ON t.id = tm.text_id WHERE t.source_id = ?", [sid]) {
+            if let tp = textPosition[l[0].int!], let mp = mediaPosition[l[1].int!] { w.links.append(.init(text: tp, media: mp)) }
+        }
+        for sc in try db.query("""
+            SELECT sc.text_id, sc.media_id, metric, model, value, threshold, kept, sc.stage FROM scores sc
+            JOIN texts t ON t.id = sc.text_id WHERE t.source_id = ?
+            """, [sid]) {
+            guard let tp = textPosition[sc[0].int!], let mp = mediaPosition[sc[1].int!] else { continue }
+            w.scores.append(ScoreRow(text: tp, media: mp, metric: sc[2].text ?? "", model: sc[3].text ?? "", value: sc[4].double ?? 0,
+                                     threshold: sc[5].double, kept: sc[6].int.map { $0 != 0 }, stage: sc[7].text))
+        }
+        return w
     }
 
     private func rotateIfFull() throws {

@@ -41,7 +41,7 @@ enum SummaryText {
         var lines: [String] = []
         lines.append("run \(s.runID): \(s.outcome.rawValue) in \(String(format: "%.1f", s.wallSeconds)) s → \(s.outputDirectory)")
         lines.append("  inputs   seen \(s.inputsSeen), unique \(s.unique), duplicates \(s.duplicates)")
-        lines.append("           new \(s.new), changed \(s.changed), retried \(s.retried), skipped \(s.skipped)")
+        lines.append("           new \(s.new), changed \(s.changed) (\(s.reused) reusing stored frames), retried \(s.retried), skipped \(s.skipped)")
         lines.append("           processed \(s.processed), failed \(s.failed), partial \(s.partial)")
         lines.append("  media    frames \(s.frames), audio segments \(s.audioSegments)")
         let texts = s.texts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")

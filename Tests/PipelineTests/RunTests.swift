@@ -227,15 +227,34 @@ final class RunTests: XCTestCase {
         print("score stage vs direct CLIP: max |Δ| \(maxDiff)")
         XCTAssertLessThan(maxDiff, 1e-6)
 
-        // A changed threshold redoes the scoring (the work key covers it); nothing else is duplicated.
-        let stricter = try PipelineRunner(logger: quiet, spec: try writeSpec(stages: """
+        // A changed threshold redoes only the scoring, on the stored frames: no decoding, the same frames.
+        let framesBefore = try d.query("SELECT s.uri, m.idx, hex(m.data) FROM media m JOIN sources s ON s.id = m.source_id ORDER BY 1, 2")
+        let valuesBefore = try d.query("SELECT t.text, m.idx, sc.value FROM scores sc JOIN texts t ON t.id = sc.text_id JOIN media m ON m.id = sc.media_id ORDER BY 1, 2")
+        let stricterSpec = try writeSpec(stages: """
+          - stage: score
+            model: \(RunTests.tinyCLIP.path)
+            min: 0.99
+        """)
+        let stricter = try PipelineRunner(logger: quiet, spec: stricterSpec).run()
+        XCTAssertEqual(stricter.changed, 4)
+        XCTAssertEqual(stricter.reused, 4)
+        XCTAssertNil(stricterSpec.stages[0].counters.snapshot["in"], "nothing was decoded again")
+        XCTAssertEqual(stricterSpec.stages[1].counters.snapshot["in"], 4)
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM curated_pairs").int, 0)
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM scores").int, pairs)
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM text_media").int, pairs)
+        XCTAssertTrue(try d.query("SELECT s.uri, m.idx, hex(m.data) FROM media m JOIN sources s ON s.id = m.source_id ORDER BY 1, 2") == framesBefore)
+        XCTAssertTrue(try d.query("SELECT t.text, m.idx, sc.value FROM scores sc JOIN texts t ON t.id = sc.text_id JOIN media m ON m.id = sc.media_id ORDER BY 1, 2") == valuesBefore,
+                      "scores recomputed on stored frames equal the first run's")
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM texts WHERE origin = 'subtitle'").int, 3, "decode's texts are kept, not duplicated")
+        // A changed decode setting redoes everything.
+        let resampled = try PipelineRunner(logger: quiet, spec: try writeSpec(sample: "every 2s", stages: """
           - stage: score
             model: \(RunTests.tinyCLIP.path)
             min: 0.99
         """)).run()
-        XCTAssertEqual(stricter.changed, 4)
-        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM curated_pairs").int, 0)
-        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM scores").int, pairs)
+        XCTAssertEqual(resampled.changed, 4)
+        XCTAssertEqual(resampled.reused, 0)
     }
 
     func testAModelThatCannotLoadIsASpecErrorAtItsLine() throws {
