@@ -45,5 +45,6 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Media", "Store"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "BLIPTests", dependencies: ["Models", "Tensor"], resources: [.copy("Fixtures")]),
     ]
 )
