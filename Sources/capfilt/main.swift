@@ -5,7 +5,7 @@ struct Capfilt: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capfilt",
         abstract: "Build curated multimodal training datasets.",
-        subcommands: [EmbedCommand.self, ScoreCommand.self, TokenizeCommand.self])
+        subcommands: [EmbedCommand.self, ScoreCommand.self, TokenizeCommand.self, CaptionCommand.self])
 }
 
 Capfilt.main()
