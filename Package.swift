@@ -46,6 +46,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: []),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "BLIPTests", dependencies: ["Models", "Tensor"], resources: [.copy("Fixtures")]),
     ],
     // Worker threads share stages and counters behind locks; Swift 5 mode keeps that explicit code
     // free of Sendable annotations that would only restate it.

@@ -1,0 +1,147 @@
+// Port of transformers' modeling_blip.py BlipForImageTextRetrieval: ITM (use_itm_head=True, the
+// text encoder cross-attending to the image, softmax of itm_head on the [CLS] state) and ITC
+// (use_itm_head=False, cosine of the normalised vision_proj / text_proj features). Loads a
+// `model_type: blip` retrieval folder unchanged (e.g. Salesforce/blip-itm-base-coco).
+import Foundation
+import Tensor
+
+public final class BLIPRetrieval: @unchecked Sendable {
+    // @unchecked: immutable after load.
+    public let config: BLIPConfig
+    public let tokenizer: BertTokenizer
+    public let processor: BLIPImageProcessor
+    /// "<folder name>-<12 hex digits>", as BLIPCaptioner.modelID and CLIPModel.modelID.
+    public let modelID: String
+    public let batchSize: Int
+
+    let vision: BLIPVisionModel
+    let textEncoder: BLIPTextModel
+    let visionProj: Linear
+    let textProj: Linear
+    let itmHead: Linear
+
+    init(config: BLIPConfig, tokenizer: BertTokenizer, processor: BLIPImageProcessor, weights: WeightStore,
+         modelID: String, batchSize: Int) throws {
+        self.config = config
+        self.tokenizer = tokenizer
+        self.processor = processor
+        self.modelID = modelID
+        self.batchSize = batchSize
+        weights.ignore { $0.hasSuffix("embeddings.position_ids") }
+        let vb = weights.root()
+        let t = config.textConfig, v = config.visionConfig
+        guard t.isDecoder else {
+            throw BLIPError.invalidConfig(file: "config.json", detail: "text_config.is_decoder is false: ITM needs the cross-attention layers")
+        }
+        vision = try BLIPVisionModel(vb.scope("vision_model"), config: v)
+        textEncoder = try BLIPTextModel(vb.scope("text_encoder"), config: t)
+        visionProj = try Linear(vb.scope("vision_proj"), inFeatures: v.hiddenSize, outFeatures: config.imageTextHiddenSize)
+        textProj = try Linear(vb.scope("text_proj"), inFeatures: t.hiddenSize, outFeatures: config.imageTextHiddenSize)
+        itmHead = try Linear(vb.scope("itm_head"), inFeatures: t.hiddenSize, outFeatures: 2)
+        try weights.assertAllUsed()
+    }
+
+    public static func load(directory: URL, batchSize: Int = 8) throws -> BLIPRetrieval {
+        let (config, tokenizer, processor, weights, id) = try BLIPFolder.open(directory)
+        return try BLIPRetrieval(config: config, tokenizer: tokenizer, processor: processor, weights: weights,
+                                 modelID: id, batchSize: max(1, batchSize))
+    }
+
+    /// Right-padded ids and their lengths, as BlipProcessor(text=..., padding=True) gives them.
+    func encodeTexts(_ texts: [String]) throws -> (ids: [Int], lengths: [Int], tq: Int) {
+        let encoded = texts.map { tokenizer.encode($0) }
+        let tq = encoded.map(\.count).max() ?? 0
+        guard tq <= config.textConfig.maxPositionEmbeddings else {
+            throw BLIPError.invalidInput("text of \(tq) tokens exceeds max_position_embeddings \(config.textConfig.maxPositionEmbeddings)")
+        }
+        return (encoded.flatMap { $0 + Array(repeating: tokenizer.padID, count: tq - $0.count) }, encoded.map(\.count), tq)
+    }
+
+    /// Probability that each text matches its image: softmax(itm_head(text_encoder(text, image)[CLS]))[1].
+    /// Each image is encoded once; its cross-attention keys/values serve all of its texts.
+    public func itm(_ images: [RGBImage], texts: [[String]]) throws -> [[Float]] {
+        guard images.count == texts.count else { throw BLIPError.invalidInput("itm: \(images.count) images but \(texts.count) text lists") }
+        var out: [[Float]] = []
+        for start in stride(from: 0, to: images.count, by: batchSize) {
+            let range = start..<min(start + batchSize, images.count)
+            let pixels = try processor.preprocess(Array(images[range]))
+            out += try itm(pixelValues: pixels, texts: Array(texts[range]))
+        }
+        return out
+    }
+
+    public func itm(pixelValues: Tensor, texts: [[String]]) throws -> [[Float]] {
+        let image = try vision(pixelValues)
+        let cross = textEncoder.crossKV(imageEmbeds: image, tokens: vision.tokens)
+        let flat = texts.flatMap { $0 }
+        guard !flat.isEmpty else { return texts.map { _ in [] } }
+        let imageOfRow = texts.enumerated().flatMap { i, t in Array(repeating: i, count: t.count) }
+        let (ids, lengths, tq) = try encodeTexts(flat)
+        let cache = textEncoder.makeCache(rows: flat.count, capacity: tq)
+        let h = try textEncoder(ids, rows: flat.count, tq: tq, cache: cache, causal: false, keyLengths: lengths,
+                                cross: (cross, imageOfRow))
+        let logits = itmHead(firstTokens(h, rows: flat.count, tq: tq))
+        var probabilities = (0..<flat.count).map { LogitsProcessing.softmax(logits.row($0))[1] }
+        return texts.map { t in
+            let p = Array(probabilities.prefix(t.count))
+            probabilities.removeFirst(t.count)
+            return p
+        }
+    }
+
+    /// Cosine of normalize(vision_proj(image [CLS])) and normalize(text_proj(text [CLS])), the text
+    /// encoded without the image (use_itm_head=False). Each image and each text is encoded once.
+    public func itc(_ images: [RGBImage], texts: [[String]]) throws -> [[Float]] {
+        guard images.count == texts.count else { throw BLIPError.invalidInput("itc: \(images.count) images but \(texts.count) text lists") }
+        var out: [[Float]] = []
+        for start in stride(from: 0, to: images.count, by: batchSize) {
+            let range = start..<min(start + batchSize, images.count)
+            let pixels = try processor.preprocess(Array(images[range]))
+            out += try itc(pixelValues: pixels, texts: Array(texts[range]))
+        }
+        return out
+    }
+
+    public func itc(pixelValues: Tensor, texts: [[String]]) throws -> [[Float]] {
+        let imageFeatures = try imageFeatures(pixelValues: pixelValues)
+        let unique = Array(Set(texts.flatMap { $0 })).sorted()
+        guard !unique.isEmpty else { return texts.map { _ in [] } }
+        let textFeatures = try self.textFeatures(unique)
+        let index = Dictionary(uniqueKeysWithValues: unique.enumerated().map { ($1, $0) })
+        return texts.enumerated().map { i, ts in
+            ts.map { t in zip(imageFeatures.row(i), textFeatures.row(index[t]!)).reduce(0) { $0 + $1.0 * $1.1 } }
+        }
+    }
+
+    /// normalize(vision_proj(last_hidden_state[:, 0])), [B, image_text_hidden_size].
+    public func imageFeatures(pixelValues: Tensor) throws -> Tensor {
+        let h = try vision(pixelValues)
+        return normalizeRows(visionProj(firstTokens(h, rows: pixelValues.shape[0], tq: vision.tokens)))
+    }
+
+    /// normalize(text_proj(text_encoder(text)[:, 0])), [texts, image_text_hidden_size].
+    public func textFeatures(_ texts: [String]) throws -> Tensor {
+        let (ids, lengths, tq) = try encodeTexts(texts)
+        let cache = textEncoder.makeCache(rows: texts.count, capacity: tq)
+        let h = try textEncoder(ids, rows: texts.count, tq: tq, cache: cache, causal: false, keyLengths: lengths, cross: nil)
+        return normalizeRows(textProj(firstTokens(h, rows: texts.count, tq: tq)))
+    }
+
+    func firstTokens(_ h: Tensor, rows: Int, tq: Int) -> Tensor {
+        let d = h.lastDim
+        return Tensor(shape: [rows, d], data: (0..<rows).flatMap { h.data[($0 * tq * d)..<(($0 * tq + 1) * d)] })
+    }
+
+    /// torch.nn.functional.normalize: x / max(‖x‖, 1e-12).
+    func normalizeRows(_ x: Tensor) -> Tensor {
+        var y = x
+        let d = x.lastDim
+        for r in 0..<x.rows {
+            var s: Double = 0
+            for i in 0..<d { s += Double(x.data[r * d + i]) * Double(x.data[r * d + i]) }
+            let n = Float(max(s.squareRoot(), 1e-12))
+            for i in 0..<d { y.data[r * d + i] /= n }
+        }
+        return y
+    }
+}
