@@ -136,6 +136,16 @@ SELECT p.text_id, p.media_id, p.source_id, p.uri, p.external_id, p.frame_idx, p.
 FROM pairs p JOIN media m ON m.id = p.media_id
 WHERE p.kept;
 
+-- The CapFilt result: every pair with its filter (ITM) and contrastive (ITC, CLIP) scores and whether it
+-- was kept. Re-threshold without recomputing, e.g. WHERE itm >= 0.7 AND clip >= 0.28.
+CREATE VIEW IF NOT EXISTS capfilt_result AS
+SELECT p.text_id, p.media_id, p.source_id, p.uri, p.frame_idx, p.t, p.origin, p.text, p.producer,
+       (SELECT MAX(value) FROM scores s WHERE s.text_id = p.text_id AND s.media_id = p.media_id AND s.metric = 'itm') AS itm,
+       (SELECT MAX(value) FROM scores s WHERE s.text_id = p.text_id AND s.media_id = p.media_id AND s.metric = 'itc') AS itc,
+       (SELECT MAX(value) FROM scores s WHERE s.text_id = p.text_id AND s.media_id = p.media_id AND s.metric = 'clip') AS clip,
+       p.kept
+FROM pairs p;
+
 -- Inputs that failed, with FFmpeg's message.
 CREATE VIEW IF NOT EXISTS errors AS
 SELECT id, uri, status, error FROM sources WHERE status <> 'ok';

@@ -70,6 +70,12 @@ public struct StageRegistry: Sendable {
         r.register(DecodeStage.typeName, keys: DecodeStage.keys, summary: DecodeStage.summary) { name, config, ctx in
             try DecodeStage(name: name, config: config, context: ctx)
         }
+        r.register(CaptionStage.typeName, keys: CaptionStage.keys, summary: CaptionStage.summary) { name, config, ctx in
+            try CaptionStage(name: name, config: config, context: ctx)
+        }
+        r.register(FilterStage.typeName, keys: FilterStage.keys, summary: FilterStage.summary) { name, config, ctx in
+            try FilterStage(name: name, config: config, context: ctx)
+        }
         r.register(ScoreStage.typeName, keys: ScoreStage.keys, summary: ScoreStage.summary) { name, config, ctx in
             try ScoreStage(name: name, config: config, context: ctx)
         }

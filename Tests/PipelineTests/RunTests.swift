@@ -266,4 +266,65 @@ final class RunTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("p.yaml:15:12: cannot load the CLIP model"), "\(error)")
         }
     }
+
+    static let tinyBLIPCaption = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("BLIPTests/Fixtures/blip-cap-tiny")
+    static let tinyBLIPITM = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("BLIPTests/Fixtures/blip-itm-tiny")
+
+    func testCapFiltPipelineCaptionsFiltersAndScoresEveryText() throws {
+        let stages = """
+          - stage: caption
+            model: \(RunTests.tinyBLIPCaption.path)
+            strategy: nucleus
+            num_captions: 3
+            max_new_tokens: 6
+            seed: 1
+          - stage: filter
+            model: \(RunTests.tinyBLIPITM.path)
+            threshold: 0.5
+            itc: true
+          - stage: score
+            model: \(RunTests.tinyCLIP.path)
+        """
+        let summary = try PipelineRunner(logger: quiet, spec: try writeSpec(stages: stages)).run()
+        XCTAssertEqual(summary.outcome, .errors, "the hostile files still fail")
+        let d = try db()
+        let frames = try d.scalar("SELECT COUNT(*) FROM media WHERE kind = 'frame'").int ?? 0
+        let synthetic = try d.scalar("SELECT COUNT(*) FROM texts WHERE origin = 'synthetic'").int ?? 0
+        XCTAssertGreaterThanOrEqual(synthetic, frames, "at least one caption per frame")
+        XCTAssertLessThanOrEqual(synthetic, frames * 3)
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM texts WHERE origin = 'synthetic' AND (media_id IS NULL OR producer IS NULL OR settings NOT LIKE '%topP%')").int, 0,
+                       "each caption names its frame, model and decoding settings")
+        // Every pair — web, subtitle and synthetic — has an ITM probability, an ITC and a CLIP score.
+        let pairs = try d.scalar("SELECT COUNT(*) FROM text_media").int ?? 0
+        for metric in ["itm", "itc", "clip"] {
+            XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM scores WHERE metric = ?", [metric]).int, pairs, metric)
+        }
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM scores WHERE metric = 'itm' AND kept <> (value >= 0.5)").int, 0)
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM capfilt_result WHERE itm IS NULL OR itc IS NULL OR clip IS NULL").int, 0)
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM capfilt_result WHERE kept").int, try d.scalar("SELECT COUNT(*) FROM curated_pairs").int)
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM capfilt_result WHERE kept AND itm < 0.5").int, 0)
+        XCTAssertEqual(Set(try d.query("SELECT kind FROM models").map { $0[0].text! }), ["blip-caption", "blip-itm", "clip"])
+
+        // The stored captions are what the captioner says for the stored frames, seed for seed.
+        let captioner = try BLIPCaptioner.load(directory: RunTests.tinyBLIPCaption)
+        let decoder = try ImageDecoder()
+        let row = try XCTUnwrap(try d.query("""
+            SELECT m.id, m.data FROM media m JOIN sources s ON s.id = m.source_id WHERE s.uri LIKE '%plain.mp4' AND m.kind = 'frame' AND m.idx = 1
+            """).first)
+        let f = try decoder.decode(row[1].blob!, format: .jpeg)
+        var settings = CaptionSettings(strategy: .nucleus(topP: 0.9, topK: 0, temperature: 1), maxNewTokens: 6, numCaptions: 3, seed: 1)
+        settings.repetitionPenalty = 1
+        let expected = Set(try captioner.caption([RGBImage(width: f.width, height: f.height, pixels: f.pixels)], settings: settings)[0].map(\.text))
+        let stored = Set(try d.query("SELECT text FROM texts WHERE media_id = ? AND origin = 'synthetic'", [row[0].int!]).map { $0[0].text! })
+        XCTAssertEqual(stored, expected)
+
+        // Lowering only the filter threshold reuses frames and captions, recomputing the filter and the scores.
+        let captionsBefore = try d.query("SELECT media_id, text FROM texts WHERE origin = 'synthetic' ORDER BY 1, 2")
+        let relaxed = try PipelineRunner(logger: quiet, spec: try writeSpec(stages: stages.replacingOccurrences(of: "threshold: 0.5", with: "threshold: 0.0"))).run()
+        XCTAssertEqual(relaxed.reused, 4)
+        XCTAssertTrue(try d.query("SELECT media_id, text FROM texts WHERE origin = 'synthetic' ORDER BY 1, 2").count == captionsBefore.count)
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM scores WHERE metric = 'itm' AND kept = 0").int, 0)
+    }
 }

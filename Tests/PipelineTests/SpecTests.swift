@@ -86,6 +86,9 @@ final class SpecTests: XCTestCase {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let files = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("pipelines").path).filter { $0.hasSuffix(".yaml") }
         XCTAssertFalse(files.isEmpty)
-        for f in files { XCTAssertNoThrow(try PipelineSpec.load(path: root.appendingPathComponent("pipelines/\(f)").path), f) }
+        for f in files {
+            // Pipelines naming shipped models validate once the models are there (models/ is part of the repo).
+            XCTAssertNoThrow(try PipelineSpec.load(path: root.appendingPathComponent("pipelines/\(f)").path), f)
+        }
     }
 }
