@@ -27,7 +27,8 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "No progress bar or summary; only logs.") var quiet = false
 
     func run() throws {
-        LogSetup.bootstrap(format: logFormat, level: quiet ? .warning : .notice)
+        // JSON logs are for collectors (cron, systemd): they carry the run's info lines; a terminal gets the summary.
+        LogSetup.bootstrap(format: logFormat, level: quiet ? .warning : logFormat == .json ? .info : .notice)
         let logger = Logger(label: "capfilt.run")
         let spec = try PipelineSpec.load(path: pipeline)
         var options = RunOptions()

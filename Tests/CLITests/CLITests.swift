@@ -16,6 +16,20 @@ func runCapfilt(_ args: [String]) throws -> (code: Int32, out: String, err: Stri
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
 
+/// One value from the sqlite3 shell, or nil when it is not installed.
+func runCapfiltSQL(_ db: String, _ sql: String) throws -> String? {
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") else { return nil }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+    p.arguments = ["-readonly", db, sql]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
 /// Runs the real `capfilt` binary: exit codes and messages are part of its interface.
 final class CLITests: XCTestCase {
     static let binary: URL = {
@@ -74,10 +88,24 @@ final class CLITests: XCTestCase {
             XCTAssertEqual(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), "7",
                            "3 web texts × 2 frames + 1 subtitle cue on screen at 2 s")
         }
-        // Nothing new: a clean run (the old failures are skipped, not failed again).
-        let again = try capfilt(["run", p])
+        // Nothing new: a clean run (the old failures are skipped, not failed again), with JSON logs.
+        let again = try capfilt(["run", p, "--log-format", "json"])
         XCTAssertEqual(again.code, 0, again.err)
         XCTAssertTrue(again.out.contains("skipped 6"), again.out)
+        let logLines = again.err.split(separator: "\n")
+        XCTAssertFalse(logLines.isEmpty)
+        for line in logLines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            XCTAssertNotNil(object?["level"], String(line))
+            XCTAssertNotNil(object?["msg"], String(line))
+        }
+        // The ledger shows that nothing was decoded.
+        let ledger = try XCTUnwrap(runCapfiltSQL(dir.appendingPathComponent("out/shard-00000.sqlite").path,
+                                                 "SELECT stats FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1"))
+        let stats = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(ledger.utf8)) as? [String: Any])
+        XCTAssertEqual(stats["processed"] as? Int, 0)
+        XCTAssertEqual(stats["skipped"] as? Int, 6)
+        XCTAssertNil((stats["stages"] as? [String: [String: Double]])?["decode"]?["in"], ledger)
         XCTAssertEqual(try capfilt(["run", p, "--retry-failed", "--quiet"]).code, 1)
     }
 
