@@ -63,7 +63,7 @@ final class SpecTests: XCTestCase {
 
     func testUnknownStageName() {
         assertSpecError(good.replacingOccurrences(of: "stage: decode", with: "stage: decoder"), line: 13, column: 12,
-                        contains: ["unknown stage 'decoder'", "known stages: decode"])
+                        contains: ["unknown stage 'decoder'", "known stages: caption, decode, filter, score"])
     }
 
     func testWrongTypeAndBadValues() {
