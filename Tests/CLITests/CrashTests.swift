@@ -10,7 +10,7 @@ final class CrashTests: XCTestCase {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("capfilt-crash-\(getpid())-\(name.filter { $0.isLetter })")
         try? FileManager.default.removeItem(at: dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let synth = try runCapfilt(["synth", dir.appendingPathComponent("media").path, "--videos", "14", "--images", "6", "--seconds", "4", "--size", "128x96"])
+        let synth = try runCapfilt(["synth", dir.appendingPathComponent("media").path, "--videos", "24", "--images", "6", "--seconds", "4", "--size", "128x96"])
         XCTAssertEqual(synth.code, 0, synth.err)
     }
 
@@ -87,7 +87,7 @@ final class CrashTests: XCTestCase {
             let p = try start(["run", crashed, "--quiet"])
             if kills < 12 {
                 // A random moment inside a run's lifetime, hashing and ledger included.
-                let delay = Double.random(in: 0.03...min(0.4, max(0.05, runtime / 8)), using: &generator)
+                let delay = Double.random(in: 0.02...min(0.25, max(0.05, runtime / 12)), using: &generator)
                 Thread.sleep(forTimeInterval: delay)
                 if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
             }
