@@ -35,20 +35,25 @@ test: deps
 	  failed=$$(echo "$$line" | sed -E 's/.*with ([0-9]+) failures?.*/\1/'); \
 	  [ -n "$$total" ] && echo "$$((total - failed)) passed, $$failed failed"; exit $$status
 
-# The main job on the shipped default: render a corpus, run the pipeline, summarise what it wrote.
+# The main job on the shipped default: render a corpus (seed 7, not used in training), run the whole
+# CapFilt pipeline with the shipped demo models, summarise what it wrote and score it against the truth.
 demo: build
 	rm -rf $(DEMO_MEDIA) $(DEMO_OUT)
-	$(RELEASE_BIN)/capfilt synth $(DEMO_MEDIA) --videos 8 --images 4
+	$(RELEASE_BIN)/capfilt synth $(DEMO_MEDIA) --videos 8 --images 4 --seed 7
 	$(RELEASE_BIN)/capfilt run pipelines/demo.yaml || [ $$? -eq 1 ]
 	$(RELEASE_BIN)/capfilt inspect $(DEMO_OUT)
 	@echo
+	@echo "== against the ground truth ($(DEMO_MEDIA)/truth.jsonl)"
+	$(RELEASE_BIN)/capfilt report $(DEMO_OUT) --truth $(DEMO_MEDIA)/truth.jsonl
+	@echo
 	@echo "Look at the result with sqlite3:"
 	@echo "  sqlite3 $(DEMO_OUT)/shard-00000.sqlite \"SELECT uri, t, origin, text FROM curated_pairs LIMIT 10\""
+	@echo "  sqlite3 $(DEMO_OUT)/shard-00000.sqlite \"SELECT origin, text, round(itm, 3), round(clip, 3), kept FROM capfilt_result ORDER BY itm LIMIT 10\""
 	@echo "  sqlite3 $(DEMO_OUT)/shard-00000.sqlite \"SELECT uri, error FROM errors\""
 	@echo "  sqlite3 $(DEMO_OUT)/shard-00000.sqlite \"SELECT writefile('frame.jpg', image) FROM curated_pairs LIMIT 1\""
 	@echo
 	@sqlite3 -header -column $(DEMO_OUT)/shard-00000.sqlite \
-	  "SELECT substr(uri, instr(uri, 'demo-media/') + 11) AS file, round(t, 2) AS t, origin, substr(text, 1, 60) AS text FROM curated_pairs ORDER BY file, t LIMIT 10"
+	  "SELECT substr(uri, instr(uri, 'demo-media/') + 11) AS file, t, origin, substr(text, 1, 48) AS text, round(itm, 3) AS itm, round(clip, 3) AS clip, kept FROM capfilt_result WHERE origin <> 'synthetic' ORDER BY itm LIMIT 12"
 
 bench: bench-deps
 	$(SWIFT) build -c release --product capfilt-bench
