@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 from transformers import CLIPModel
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
 sys.path.insert(0, os.path.dirname(__file__))
 from clip_reference import (BOS, EOS, MULTILINGUAL, corpus_lines, load_tokenizer, photo_like, preprocessor,
@@ -126,6 +127,20 @@ def main():
         fh.write(blob)
     with open(os.path.join(resize_dir, "cases.json"), "w") as fh:
         json.dump([{"source": c[0], "width": c[1], "height": c[2], "filter": c[3]} for c in cases], fh, indent=1)
+
+    # A processor whose crop is larger than the resized image (transformers zero-pads, then crops)
+    # and non-square crop/exact-size resizes.
+    pad_dir = os.path.join(ROOT, "processor-pad")
+    for sub, kwargs in [("pad", dict(size={"shortest_edge": 24}, crop_size={"height": 30, "width": 28})),
+                        ("exact", dict(size={"height": 37, "width": 23}, crop_size={"height": 21, "width": 31}))]:
+        folder = os.path.join(pad_dir, sub)
+        os.makedirs(folder)
+        proc = CLIPImageProcessorPil(**kwargs)
+        proc.save_pretrained(folder)
+        pv = np.stack([proc(images=[Image.fromarray(im)], return_tensors="np")["pixel_values"][0] for im in images])
+        write_f32(os.path.join(folder, "pixel_values.f32"), pv)
+        with open(os.path.join(folder, "shape.json"), "w") as fh:
+            json.dump(list(pv.shape), fh)
 
     bos, eos = vocab[BOS], vocab[EOS]
     specs = [
