@@ -138,13 +138,16 @@ public final class CLIPModel: Sendable {
     }
 
     /// L2-normalised projected text embeddings (CLIPModel.forward's text_embeds), in batches.
+    /// Texts are batched in order of token count so that each batch pads to a similar length
+    /// (padding never changes a result, it only costs time); results come back in input order.
     public func textEmbeddings(_ texts: [String]) throws -> [[Float]] {
-        var out: [[Float]] = []
-        out.reserveCapacity(texts.count)
-        for start in stride(from: 0, to: texts.count, by: batchSize) {
-            let ids = texts[start..<min(start + batchSize, texts.count)].map { tokenizer.encode($0) }
-            let e = try textEmbeddings(ids: ids)
-            for r in 0..<e.rows { out.append(e.row(r)) }
+        let ids = texts.map { tokenizer.encode($0) }
+        let order = ids.indices.sorted { (ids[$0].count, $0) < (ids[$1].count, $1) }
+        var out = [[Float]](repeating: [], count: texts.count)
+        for start in stride(from: 0, to: order.count, by: batchSize) {
+            let members = Array(order[start..<min(start + batchSize, order.count)])
+            let e = try textEmbeddings(ids: members.map { ids[$0] })
+            for (r, i) in members.enumerated() { out[i] = e.row(r) }
         }
         return out
     }
