@@ -4,6 +4,9 @@
 import Foundation
 import Tensor
 
+/// Immutable after `load`, so one instance may serve several threads. Each call spreads its
+/// work over `BLAS.threads` threads (gemm inside OpenBLAS, row-wise ops and attention heads in
+/// `Parallel`); a process running several models at once should lower `BLAS.setThreads`.
 public final class CLIPModel: Sendable {
     public let config: CLIPConfig
     public let tokenizer: CLIPTokenizer
