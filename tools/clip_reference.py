@@ -69,31 +69,66 @@ def corpus_lines(seed=0):
     return lines
 
 
-def train_clip_bpe(num_merges, seed=0):
-    """Learns byte-level BPE merges on corpus_lines() and lays out vocab/merges like OpenAI's CLIP
-    files: 256 byte symbols, the same 256 with '</w>', one token per merge, then the two specials."""
-    tok = Tokenizer(BPE(end_of_word_suffix="</w>"))
-    tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()])
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
+def clip_pretokenize(text):
+    """CLIP's normalisation and pre-tokenisation, as the `tokenizers` pipeline of CLIPTokenizer
+    does it, returning byte-level-mapped words."""
+    pre = Tokenizer(BPE())
+    pre.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()])
+    pre.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(CLIP_PATTERN), behavior="removed", invert=True),
         pre_tokenizers.ByteLevel(add_prefix_space=False),
     ])
+    normalized = pre.normalizer.normalize_str(text)
+    return [w for w, _ in pre.pre_tokenizer.pre_tokenize_str(normalized)]
+
+
+def train_clip_bpe(num_merges, seed=0):
+    """Learns byte-level BPE merges on corpus_lines() and lays out vocab/merges like OpenAI's CLIP
+    files: 256 byte symbols, the same 256 with '</w>', one token per merge, then the two specials.
+    A small deterministic trainer (ties broken by the pair's text) rather than tokenizers'
+    BpeTrainer, whose tie-breaking varies between runs and would make the fixtures unstable."""
+    import collections
+    counts = collections.Counter()
+    for line in corpus_lines(seed):
+        counts.update(clip_pretokenize(line))
+    words = [list(w[:-1]) + [w[-1] + "</w>"] for w in counts]
+    freqs = [counts[w] for w in counts]
+    pairs = collections.Counter()
+    where = collections.defaultdict(set)
+    for i, w in enumerate(words):
+        for a, b in zip(w, w[1:]):
+            pairs[(a, b)] += freqs[i]
+            where[(a, b)].add(i)
+    merges = []
+    while len(merges) < num_merges and pairs:
+        best = max(pairs.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        if pairs[best] < 2:
+            break
+        merges.append(best)
+        a, b = best
+        for i in sorted(where[best]):
+            w = words[i]
+            for x, y in zip(w, w[1:]):
+                pairs[(x, y)] -= freqs[i]
+                if pairs[(x, y)] <= 0:
+                    del pairs[(x, y)]
+            merged, k = [], 0
+            while k < len(w):
+                if k + 1 < len(w) and w[k] == a and w[k + 1] == b:
+                    merged.append(a + b)
+                    k += 2
+                else:
+                    merged.append(w[k])
+                    k += 1
+            words[i] = merged
+            for x, y in zip(merged, merged[1:]):
+                pairs[(x, y)] += freqs[i]
+                where[(x, y)].add(i)
+        pairs.pop(best, None)
     byte_chars = list(bytes_to_unicode().values())
-    trainer = trainers.BpeTrainer(vocab_size=512 + num_merges, min_frequency=2, show_progress=False,
-                                  initial_alphabet=byte_chars, end_of_word_suffix="</w>")
-    tok.train_from_iterator(corpus_lines(seed), trainer=trainer)
-    merges = json.loads(tok.to_str())["model"]["merges"]
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in merges][:num_merges]
-    vocab_list = byte_chars + [c + "</w>" for c in byte_chars]
-    seen = set(vocab_list)
-    kept = []
-    for a, b in merges:
-        if a in seen and b in seen and a + b not in seen:
-            kept.append((a, b))
-            vocab_list.append(a + b)
-            seen.add(a + b)
-    vocab_list += [BOS, EOS]
-    return {t: i for i, t in enumerate(vocab_list)}, kept
+    vocab_list = byte_chars + [c + "</w>" for c in byte_chars] + [a + b for a, b in merges] + [BOS, EOS]
+    assert len(set(vocab_list)) == len(vocab_list)
+    return {t: i for i, t in enumerate(vocab_list)}, merges
 
 
 def write_tokenizer_files(folder, vocab, merges):

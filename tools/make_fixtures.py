@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 from transformers import CLIPModel
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
 sys.path.insert(0, os.path.dirname(__file__))
 from clip_reference import (BOS, EOS, MULTILINGUAL, corpus_lines, load_tokenizer, photo_like, preprocessor,
@@ -109,6 +110,37 @@ def main():
         manifest.append({"name": f"img{i}", "width": w, "height": h})
     with open(os.path.join(img_dir, "images.json"), "w") as f:
         json.dump(manifest, f, indent=1)
+
+    # Pillow resize cases: both pass orders Pillow 13 chooses between, one-axis resizes, strong
+    # reductions, upscaling, and the other filters. Outputs are 8-bit and must match exactly.
+    resize_dir = os.path.join(ROOT, "resize")
+    os.makedirs(resize_dir)
+    cases = [("img6", 30, 22, 3), ("img6", 100, 20, 3), ("img6", 120, 45, 3), ("img6", 60, 90, 3),
+             ("img7", 224, 300, 3), ("img7", 20, 11, 3), ("img3", 32, 116, 3), ("img1", 17, 13, 3),
+             ("img1", 101, 10, 3), ("img6", 47, 35, 2), ("img7", 40, 53, 1), ("img1", 33, 25, 4),
+             ("img3", 11, 40, 5), ("img5", 64, 70, 3)]
+    by_name = {m["name"]: im for m, im in zip(manifest, images)}
+    blob = bytearray()
+    for src, w, h, f in cases:
+        blob += np.array(Image.fromarray(by_name[src]).resize((w, h), resample=f)).tobytes()
+    with open(os.path.join(resize_dir, "expected.bin"), "wb") as fh:
+        fh.write(blob)
+    with open(os.path.join(resize_dir, "cases.json"), "w") as fh:
+        json.dump([{"source": c[0], "width": c[1], "height": c[2], "filter": c[3]} for c in cases], fh, indent=1)
+
+    # A processor whose crop is larger than the resized image (transformers zero-pads, then crops)
+    # and non-square crop/exact-size resizes.
+    pad_dir = os.path.join(ROOT, "processor-pad")
+    for sub, kwargs in [("pad", dict(size={"shortest_edge": 24}, crop_size={"height": 30, "width": 28})),
+                        ("exact", dict(size={"height": 37, "width": 23}, crop_size={"height": 21, "width": 31}))]:
+        folder = os.path.join(pad_dir, sub)
+        os.makedirs(folder)
+        proc = CLIPImageProcessorPil(**kwargs)
+        proc.save_pretrained(folder)
+        pv = np.stack([proc(images=[Image.fromarray(im)], return_tensors="np")["pixel_values"][0] for im in images])
+        write_f32(os.path.join(folder, "pixel_values.f32"), pv)
+        with open(os.path.join(folder, "shape.json"), "w") as fh:
+            json.dump(list(pv.shape), fh)
 
     bos, eos = vocab[BOS], vocab[EOS]
     specs = [

@@ -116,23 +116,33 @@ public struct CLIPImageProcessor: Sendable {
             let (h, w) = resizedSize(width: image.width, height: image.height)
             img = PillowResample.resize(image, width: w, height: h, filter: config.resample)
         }
-        if config.doCenterCrop {
-            let ch = config.cropHeight, cw = config.cropWidth
-            guard img.height >= ch, img.width >= cw else {
-                throw CLIPError.invalidInput(
-                    "image of \(img.width)×\(img.height) after resizing is smaller than crop_size \(cw)×\(ch) (padding not supported)")
-            }
-            let top = (img.height - ch) / 2, left = (img.width - cw) / 2
-            if top != 0 || left != 0 || img.height != ch || img.width != cw {
-                var px = [UInt8](repeating: 0, count: ch * cw * 3)
-                for y in 0..<ch {
-                    let src = ((top + y) * img.width + left) * 3
-                    px[(y * cw * 3)..<((y + 1) * cw * 3)] = img.pixels[src..<(src + cw * 3)]
-                }
-                img = RGBImage(width: cw, height: ch, pixels: px)
-            }
+        if config.doCenterCrop, img.height != config.cropHeight || img.width != config.cropWidth {
+            img = CLIPImageProcessor.centerCrop(img, height: config.cropHeight, width: config.cropWidth)
         }
         return img
+    }
+
+    /// image_transforms.center_crop: offsets rounded down (Python //); an image smaller than the
+    /// crop is first centred on a zero canvas (padding rounded up on the top/left side).
+    static func centerCrop(_ img: RGBImage, height ch: Int, width cw: Int) -> RGBImage {
+        func floorHalf(_ v: Int) -> Int { v >= 0 ? v / 2 : -((-v + 1) / 2) }
+        let newH = max(ch, img.height), newW = max(cw, img.width)
+        let topPad = (newH - img.height + 1) / 2, leftPad = (newW - img.width + 1) / 2
+        let top = floorHalf(img.height - ch) + topPad, left = floorHalf(img.width - cw) + leftPad
+        let y0 = max(0, top), y1 = min(newH, top + ch), x0 = max(0, left), x1 = min(newW, left + cw)
+        let outH = y1 - y0, outW = x1 - x0
+        var px = [UInt8](repeating: 0, count: outH * outW * 3)
+        for y in 0..<outH {
+            let sy = y0 + y - topPad
+            guard sy >= 0 && sy < img.height else { continue }
+            for x in 0..<outW {
+                let sx = x0 + x - leftPad
+                guard sx >= 0 && sx < img.width else { continue }
+                let s = (sy * img.width + sx) * 3, d = (y * outW + x) * 3
+                px[d] = img.pixels[s]; px[d + 1] = img.pixels[s + 1]; px[d + 2] = img.pixels[s + 2]
+            }
+        }
+        return RGBImage(width: outW, height: outH, pixels: px)
     }
 
     /// pixel_values of one image as [3, H, W].

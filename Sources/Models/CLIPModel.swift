@@ -4,14 +4,18 @@
 import Foundation
 import Tensor
 
+/// Immutable after `load`, so one instance may serve several threads. Each call spreads its
+/// work over `BLAS.threads` threads (gemm inside OpenBLAS, row-wise ops and attention heads in
+/// `Parallel`); a process running several models at once should lower `BLAS.setThreads`.
 public final class CLIPModel: Sendable {
     public let config: CLIPConfig
     public let tokenizer: CLIPTokenizer
     public let processor: CLIPImageProcessor
-    /// "<folder name>-<12 hex digits>": the hex digits are the FNV-1a 64-bit hash of config.json's
-    /// bytes, the safetensors header and the weights file size, so two folders with the same
-    /// name but different weights or configuration get different ids (without reading all the
-    /// weights to hash them).
+    /// "<folder name>-<12 hex digits>": the hex digits are the FNV-1a 64-bit hash of config.json,
+    /// the weights file's size and safetensors header, and a sample of its tensor bytes (the
+    /// first and last 64 KiB and 64 blocks of 4 KiB spread evenly between). Folders with the same
+    /// name but a different configuration or different (e.g. fine-tuned) weights get different
+    /// ids, without hashing hundreds of MB at every load.
     public let modelID: String
     /// Images (and texts) per forward pass; larger batches make bigger, more efficient gemms.
     public let batchSize: Int
@@ -75,12 +79,19 @@ public final class CLIPModel: Sendable {
         let handle = try FileHandle(forReadingFrom: weightsURL)
         defer { try? handle.close() }
         let size = try handle.seekToEnd()
+        withUnsafeBytes(of: size.littleEndian) { mix($0) }
+        func block(at offset: UInt64, _ length: UInt64) throws {
+            try handle.seek(toOffset: min(offset, size))
+            mix(try handle.read(upToCount: Int(min(length, size - min(offset, size)))) ?? Data())
+        }
         try handle.seek(toOffset: 0)
         let prefix = try handle.read(upToCount: 8) ?? Data()
         var headerLength: UInt64 = 0
         for (i, b) in prefix.enumerated() { headerLength |= UInt64(b) << (8 * UInt64(i)) }
-        mix(try handle.read(upToCount: Int(min(headerLength, size))) ?? Data())
-        withUnsafeBytes(of: size.littleEndian) { mix($0) }
+        try block(at: 8, headerLength)
+        try block(at: 0, 1 << 16)
+        try block(at: size > 1 << 16 ? size - (1 << 16) : 0, 1 << 16)
+        for i in 1...64 { try block(at: size / 65 * UInt64(i), 1 << 12) }
         return String(String(h, radix: 16).leftPadded(to: 16).prefix(12))
     }
 
@@ -138,13 +149,16 @@ public final class CLIPModel: Sendable {
     }
 
     /// L2-normalised projected text embeddings (CLIPModel.forward's text_embeds), in batches.
+    /// Texts are batched in order of token count so that each batch pads to a similar length
+    /// (padding never changes a result, it only costs time); results come back in input order.
     public func textEmbeddings(_ texts: [String]) throws -> [[Float]] {
-        var out: [[Float]] = []
-        out.reserveCapacity(texts.count)
-        for start in stride(from: 0, to: texts.count, by: batchSize) {
-            let ids = texts[start..<min(start + batchSize, texts.count)].map { tokenizer.encode($0) }
-            let e = try textEmbeddings(ids: ids)
-            for r in 0..<e.rows { out.append(e.row(r)) }
+        let ids = texts.map { tokenizer.encode($0) }
+        let order = ids.indices.sorted { (ids[$0].count, $0) < (ids[$1].count, $1) }
+        var out = [[Float]](repeating: [], count: texts.count)
+        for start in stride(from: 0, to: order.count, by: batchSize) {
+            let members = Array(order[start..<min(start + batchSize, order.count)])
+            let e = try textEmbeddings(ids: members.map { ids[$0] })
+            for (r, i) in members.enumerated() { out[i] = e.row(r) }
         }
         return out
     }

@@ -28,13 +28,7 @@ public enum Activation: String, Sendable {
         case .gelu:
             for i in range { let v = p[i]; p[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752)) }
         case .quickGelu:
-            var i = range.lowerBound
-            while i + 8 <= range.upperBound {
-                let v = FastMath.load(p + i)
-                FastMath.store(v / (1 + FastMath.exp(v * -1.702)), p + i)
-                i += 8
-            }
-            while i < range.upperBound { let v = p[i]; p[i] = v / (1 + FastMath.exp(-1.702 * v)); i += 1 }
+            for i in range { let v = p[i]; p[i] = v / (1 + FastMath.exp(-1.702 * v)) }
         case .geluTanh, .geluNew:
             for i in range {
                 let v = p[i]

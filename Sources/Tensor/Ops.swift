@@ -122,16 +122,10 @@ public enum Ops {
     static func softmaxInPlace(_ p: UnsafeMutablePointer<Float>, count cols: Int) {
         var mx = -Float.infinity
         for i in 0..<cols { mx = max(mx, p[i]) }
-        var acc = FastMath.V()
-        var i = 0
-        while i + 8 <= cols {
-            let e = FastMath.exp(FastMath.load(p + i) - mx)
-            FastMath.store(e, p + i)
-            acc += e
-            i += 8
-        }
-        var sum = acc.sum()
-        while i < cols { let e = FastMath.exp(p[i] - mx); p[i] = e; sum += e; i += 1 }
+        // Separate loops: the first vectorises; a float sum in it would pin it to scalar order.
+        for i in 0..<cols { p[i] = FastMath.exp(p[i] - mx) }
+        var sum: Float = 0
+        for i in 0..<cols { sum += p[i] }
         let inv = 1 / sum
         for i in 0..<cols { p[i] *= inv }
     }

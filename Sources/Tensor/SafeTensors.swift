@@ -111,8 +111,8 @@ public final class SafeTensors: @unchecked Sendable {
         if let map { munmap(map, fileSize) }
     }
 
-    /// Validates the header against the buffer it came from. Separate from init so the checks
-    /// are one readable function.
+    /// Validates the header against the mapped file: every check that guards a later pointer
+    /// access (lengths, offsets, sizes, overlaps) happens here, before any tensor is read.
     static func parse(_ raw: UnsafeRawBufferPointer, file: String)
         throws -> (tensors: [String: TensorInfo], metadata: [String: String], headerLength: Int)
     {
@@ -133,7 +133,9 @@ public final class SafeTensors: @unchecked Sendable {
             throw SafeTensorsError.invalidJSON(file: file, detail: shortDescription(error))
         }
         var tensors: [String: TensorInfo] = [:]
-        for (name, entry) in header.entries {
+        // In data order, so a truncated file reports the first tensor that no longer fits.
+        let ordered = header.entries.sorted { ($0.value.offsets.first ?? 0, $0.key) < ($1.value.offsets.first ?? 0, $1.key) }
+        for (name, entry) in ordered {
             guard let dtype = DType(rawValue: entry.dtype) else {
                 throw SafeTensorsError.unknownDType(file: file, tensor: name, dtype: entry.dtype)
             }

@@ -126,6 +126,19 @@ final class CLIPCheckpointErrorTests: XCTestCase {
         }
     }
 
+    func testModelIDChangesWithWeights() throws {
+        let dir = try copyFixture()
+        let before = try CLIPModel.load(directory: dir).modelID
+        let url = dir.appendingPathComponent("model.safetensors")
+        var bytes = [UInt8](try Data(contentsOf: url))
+        bytes[bytes.count - 3] ^= 0x01   // a low mantissa bit of the last tensor
+        try Data(bytes).write(to: url)
+        let after = try CLIPModel.load(directory: dir).modelID
+        print("modelID before/after changing one weight: \(before) / \(after)")
+        XCTAssertNotEqual(before, after)
+        XCTAssertEqual(before.prefix(while: { $0 != "-" }), after.prefix(while: { $0 != "-" }))
+    }
+
     func testF16CheckpointLoadsSameAsItsF32Values() throws {
         // clip-tiny-quick stores F16; its golden test already proves the conversion end to end.
         let st = try SafeTensors(url: Fixtures.url("clip-tiny-quick/model.safetensors"))

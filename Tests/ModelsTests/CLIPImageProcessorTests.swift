@@ -22,4 +22,21 @@ final class CLIPImageProcessorTests: XCTestCase {
             XCTAssertLessThan(diff, 1e-3)
         }
     }
+
+    /// Crop larger than the resized image (zero padding) and exact height/width resizes with a
+    /// non-square crop.
+    func testPaddingAndExactSizeConfigs() throws {
+        let images = try Fixtures.images()
+        for sub in ["pad", "exact"] {
+            let dir = Fixtures.url("processor-pad/\(sub)")
+            let proc = try CLIPImageProcessor(directory: dir)
+            let shape = try JSONDecoder().decode([Int].self, from: Data(contentsOf: dir.appendingPathComponent("shape.json")))
+            let expected = try Fixtures.float32("processor-pad/\(sub)/pixel_values.f32")
+            let got = try proc.preprocess(images.map(\.image))
+            XCTAssertEqual(got.shape, shape)
+            let diff = maxAbsDiff(got.data, expected)
+            print("processor \(sub) \(shape): max |Δ| = \(diff)")
+            XCTAssertLessThan(diff, 1e-3)
+        }
+    }
 }

@@ -109,6 +109,7 @@ final class OpsTests: XCTestCase {
         print("FastMath.exp max relative error on [-87, 88]: \(worst)")
         XCTAssertLessThan(worst, 5e-7)
         XCTAssertEqual(FastMath.exp(-1000), FastMath.exp(-87))   // clamped, never NaN or garbage
+        XCTAssertEqual(FastMath.exp(0), 1)
     }
 
     func testL2NormalizeAndEmbedding() {

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `make bench` for CLIP: PyTorch + transformers and the Swift runtime on the same ViT-B/32-sized
+# random checkpoint, same machine, same run, 2 threads each.
+#   1. writes out/clip-b32 once (tools/fullsize_clip.py --skip-compare)
+#   2. PyTorch figures -> out/bench-pytorch.json
+#   3. capfilt-bench clip with OpenBLAS's Haswell kernels (OPENBLAS_CORETYPE=Haswell), ratios vs 2.
+#   4. the same with OpenBLAS's own choice of kernels (OPENBLAS_CORETYPE unset: AVX-512 here).
+# Usage: tools/bench_clip.sh [path/to/capfilt-bench] (default: swift build -c release, .build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BENCH=${1:-}
+if [ -z "$BENCH" ]; then
+  swift build -c release --product capfilt-bench >/dev/null
+  BENCH="$(swift build -c release --show-bin-path)/capfilt-bench"
+fi
+[ -x tools/.venv/bin/python ] || tools/setup_venv.sh
+mkdir -p out
+tools/.venv/bin/python tools/fullsize_clip.py --out out/clip-b32 --skip-compare
+OPENBLAS_CORETYPE=Haswell tools/.venv/bin/python tools/bench_clip.py --model out/clip-b32 --threads 2 --json out/bench-pytorch.json
+OPENBLAS_CORETYPE=Haswell "$BENCH" clip --model out/clip-b32 --threads 2 --pytorch out/bench-pytorch.json
+env -u OPENBLAS_CORETYPE "$BENCH" clip --model out/clip-b32 --threads 2 --pytorch out/bench-pytorch.json
