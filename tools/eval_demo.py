@@ -86,6 +86,17 @@ def main():
                               CLIPProcessor)
     metrics = {"held_out_seeds": {n: {"seed": s, "videos": v, "images": i} for n, s, v, i in SETS},
                "frame_times_s": FRAME_TIMES}
+    # The folders must load as ordinary checkpoints: no missing, unexpected or mismatched keys.
+    loading = {}
+    for sub, cls in [("demo-blip-caption", BlipForConditionalGeneration), ("demo-blip-itm", BlipForImageTextRetrieval),
+                     ("demo-clip", CLIPModel)]:
+        folder = os.path.join(args.models, sub)
+        if os.path.isdir(folder):
+            _, info = cls.from_pretrained(folder, output_loading_info=True)
+            loading[sub] = {k: sorted(map(str, v)) for k, v in info.items() if k != "error_msgs"}
+            assert not any(loading[sub].values()), f"{sub}: {loading[sub]}"
+            log(f"{sub}: loads with no missing/unexpected/mismatched keys")
+    metrics["loading"] = loading
     data = {}
     for name, seed, videos, images in SETS:
         if name not in args.sets:
@@ -120,7 +131,7 @@ def main():
             by_file = {}
             for (r, _, _), p in zip(items, probs):
                 by_file.setdefault(r["path"], (r, []))[1].append(p)
-            per_file = prf([np.mean(ps) < 0.5 for _, ps in by_file.values()],
+            per_file = prf([bool(np.mean(ps) < 0.5) for _, ps in by_file.values()],
                            [r["web_text_noisy"] for r, _ in by_file.values()])
             kinds = {}
             for (r, _, _), p in zip(items, probs):
@@ -199,6 +210,9 @@ def main():
         res["all"] = {"matched_mean_cos": float(np.mean(matched)), "unmatched_mean_cos": float(np.mean(unmatched)),
                       "matched_min_cos": float(np.min(matched)), "unmatched_max_cos": float(np.max(unmatched)),
                       "best_threshold": round(float(best), 3), "accuracy_at_best_threshold": acc}
+        lo, hi = res["all"]["unmatched_max_cos"], res["all"]["matched_min_cos"]
+        # Midway between the classes when they separate: robust to a little drift either way.
+        res["all"]["suggested_threshold"] = round((lo + hi) / 2, 2) if lo < hi else round(float(best), 2)
         log(f"CLIP all: {res['all']}")
         metrics["clip"] = res
 
@@ -206,7 +220,7 @@ def main():
     old = json.load(open(path)) if os.path.exists(path) else {}
     old.update(metrics)
     with open(path, "w") as f:
-        json.dump(old, f, indent=1)
+        json.dump(old, f, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
     log(f"wrote {path}")
 
 

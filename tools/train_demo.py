@@ -14,6 +14,11 @@ with shapes anywhere along their motion paths and codec-like damage; nothing is 
   /work/wt-clip/tools/.venv/bin/python tools/train_demo.py --seed 1000 \
       --capfilt .build-demo/debug/capfilt            # then tools/eval_demo.py
 
+The defaults reproduce the committed models (models/README.md). Runtime with 1 torch thread on the
+shared 2-core dev machine (other builds running): data ~1 min, captioner ~6 min, filter ~18 min,
+CLIP ~14 min. `--only caption|itm|clip` trains one model (the filter then starts from the saved
+captioner's vision encoder); the rendered data is cached under --work.
+
 Deterministic for a seed on one machine (torch CPU; default 1 thread: on a 2-core machine shared with
 builds, 2 OpenMP threads were 10-40x slower per step than 1).
 """
@@ -57,13 +62,18 @@ def check_render(capfilt, work):
     log(f"render check: {n} PNG stills from capfilt equal the Python renderer")
 
 
-def make_data(n, seed, blip_proc, clip_proc):
+def make_data(n, seed, blip_proc, clip_proc, args_rotate=0.1):
     rng = random.Random(seed)
     scenes, images = [], []
     for i in range(n):
         s = random_scene(rng, moving=rng.random() < 0.75)
         t = rng.random()
-        images.append(degrade(render(s, t), rng))
+        img = render(s, t)
+        if args_rotate > 0 and rng.random() < args_rotate:
+            # A rotated video whose container lost its display matrix (capfilt synth's rotated MKVs)
+            # decodes sideways; the scene is still the same scene.
+            img = np.ascontiguousarray(np.rot90(img, rng.choice([1, 3])))
+        images.append(degrade(img, rng))
         scenes.append(s)
     bpv, cpv = [], []
     for i in range(0, n, 500):
@@ -108,13 +118,13 @@ def train_captioner(args, proc, scenes, pv):
     ids_all[:, 0] = tok.bos_token_id  # BLIP's decoder starts from [DEC], as generate() does
     mask_all = enc["attention_mask"]
     cap_idx = torch.tensor([index[still_caption(s)] for s in scenes])
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.caption_lr, weight_decay=0.05)
     g = torch.Generator().manual_seed(args.seed)
     model.train()
     t0 = time.time()
     for step in range(args.caption_steps):
         for grp in opt.param_groups:
-            grp["lr"] = lr_at(step, args.caption_steps, args.lr)
+            grp["lr"] = lr_at(step, args.caption_steps, args.caption_lr)
         b = torch.randint(0, len(scenes), (args.batch,), generator=g)
         ids, mask = ids_all[cap_idx[b]], mask_all[cap_idx[b]]
         labels = ids.masked_fill(mask == 0, -100)
@@ -279,14 +289,17 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "models"))
     ap.add_argument("--work", default=os.path.join(ROOT, "out", "demo-train"))
     ap.add_argument("--capfilt", help="capfilt binary, to check the Python renderer against DemoCorpus")
-    ap.add_argument("--images", type=int, default=6000)
+    ap.add_argument("--images", type=int, default=4000)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--lr", type=float, default=5e-4, help="ITM and CLIP learning rate")
+    ap.add_argument("--caption-lr", type=float, default=1e-3)
     ap.add_argument("--temp", type=float, default=0.07)
     ap.add_argument("--caption-steps", type=int, default=1500)
-    ap.add_argument("--itm-steps", type=int, default=1500)
+    ap.add_argument("--itm-steps", type=int, default=1200)
     ap.add_argument("--clip-steps", type=int, default=1500)
-    ap.add_argument("--itm-vision-layers", type=int, default=1)
+    ap.add_argument("--itm-vision-layers", type=int, default=4, help="last vision layers the filter fine-tunes")
+    ap.add_argument("--rotate", type=float, default=0.0, help="share of training pictures turned sideways")
+    ap.add_argument("--only-data", action="store_true", help="render and cache the training data, then stop")
     ap.add_argument("--only", choices=["caption", "itm", "clip"], action="append")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads; 1 is much faster than 2 on a busy 2-core machine (OpenMP waits)")
@@ -303,12 +316,14 @@ def main():
     only = set(args.only or ["caption", "itm", "clip"])
     blip_proc = make_blip_processor(os.path.join(args.work, "blip-processor"))
     clip_proc = make_clip_processor(os.path.join(args.work, "clip-processor"))
-    cache = os.path.join(args.work, f"data-{args.seed}-{args.images}.pt")
+    cache = os.path.join(args.work, f"data-{args.seed}-{args.images}-r{args.rotate}.pt")
     if os.path.exists(cache):
         scenes, bpv, cpv = torch.load(cache)
     else:
-        scenes, bpv, cpv = make_data(args.images, args.seed, blip_proc, clip_proc)
+        scenes, bpv, cpv = make_data(args.images, args.seed, blip_proc, clip_proc, args.rotate)
         torch.save((scenes, bpv, cpv), cache)
+    if args.only_data:
+        return
     log(f"data: {len(scenes)} images, blip {tuple(bpv.shape)}, clip {tuple(cpv.shape)}")
     vision_state = None
     if "caption" in only:
