@@ -2,7 +2,7 @@
 import ArgumentParser
 
 struct CapfiltBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "capfilt-bench", subcommands: [ClipBench.self])
+    static let configuration = CommandConfiguration(commandName: "capfilt-bench", subcommands: [ClipBench.self, BlipBench.self])
 }
 
 CapfiltBench.main()
