@@ -37,6 +37,9 @@ struct BlipBench: ParsableCommand {
     @Option(help: "Only the measurements whose key contains this (e.g. b1).")
     var only: String?
 
+    @Flag(help: "Also split a batch-1 greedy caption into vision, prefill and per-step decoding time.")
+    var ops = false
+
     @Option(help: "Label for this run (e.g. the kernel family).")
     var label: String?
 
@@ -58,6 +61,19 @@ struct BlipBench: ParsableCommand {
         let beam3x3 = settings(.beam(numBeams: 3, lengthPenalty: 1, earlyStopping: .heuristic), captions: 3)
         let nucleus = settings(.nucleus(topP: 0.9, topK: 50, temperature: 1))
         let nucleus3 = settings(.nucleus(topP: 0.9, topK: 50, temperature: 1), captions: 3)
+
+        if ops {
+            let v = try medianRate(items: 1, repeats: repeats) { _ = try cap.visionHiddenStates(pixelValues: px1) }
+            for rowsPerImage in [1, 3] {
+                let strategy: CaptionSettings.Strategy = rowsPerImage == 1 ? .greedy
+                    : .beam(numBeams: rowsPerImage, lengthPenalty: 1, earlyStopping: .heuristic)
+                func run(_ n: Int) throws { _ = try cap.generate(pixelValues: px1, settings: CaptionSettings(strategy: strategy, minNewTokens: n, maxNewTokens: n)) }
+                let one = try medianRate(items: 1, repeats: repeats) { try run(1) }
+                let full = try medianRate(items: 1, repeats: repeats) { try run(tokens) }
+                print(String(format: "batch 1, %d row(s): vision %.0f ms, cross K/V + prefill + first token %.0f ms, then %.1f ms per decoding step",
+                             rowsPerImage, 1000 / v, 1000 / one - 1000 / v, (1000 / full - 1000 / one) / Double(tokens - 1)))
+            }
+        }
 
         var rows: [(key: String, name: String, rate: Double)] = []
         func measure(_ key: String, _ name: String, items: Int, _ body: () throws -> Void) throws {
