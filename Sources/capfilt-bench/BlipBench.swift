@@ -63,6 +63,18 @@ struct BlipBench: ParsableCommand {
         let nucleus3 = settings(.nucleus(topP: 0.9, topK: 50, temperature: 1), captions: 3)
 
         if ops {
+            // One vision layer's pieces at 384 px (577 tokens, hidden 768, 12 heads, MLP 3072).
+            func rand(_ shape: [Int]) -> Tensor { Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in g.nextFloat() }) }
+            let x = rand([577, 768]), wide = rand([577, 3072]), qkv = rand([577, 2304])
+            let w1 = Linear(weight: rand([3072, 768]), bias: rand([3072]))
+            let gemm = try medianRate(items: 1, repeats: 5) { _ = w1(x) }
+            let gelu = try medianRate(items: 1, repeats: 5) { var t = wide; Activation.gelu.apply(&t) }
+            let att = try medianRate(items: 1, repeats: 5) { _ = Ops.attention(qkv: qkv, batch: 1, seq: 577, heads: 12, mask: .none) }
+            let visionGelu = try medianRate(items: 1, repeats: 5) { var t = wide; BLIPCaptioner.visionGELU(&t) }
+            let visionAtt = try medianRate(items: 1, repeats: 5) { _ = BLIPCaptioner.visionAttention(qkv: qkv, batch: 1, seq: 577, heads: 12) }
+            print(String(format: "vision layer pieces: fc1 linear %.1f ms (%.0f GFLOP/s); GELU over 577×3072: Tensor (erff) %.1f ms, BLIP %.1f ms; "
+                         + "attention core: Ops.attention %.1f ms, BLIP %.1f ms",
+                         1000 / gemm, gemm * 2 * 577 * 768 * 3072 / 1e9, 1000 / gelu, 1000 / visionGelu, 1000 / att, 1000 / visionAtt))
             let v = try medianRate(items: 1, repeats: repeats) { _ = try cap.visionHiddenStates(pixelValues: px1) }
             for rowsPerImage in [1, 3] {
                 let strategy: CaptionSettings.Strategy = rowsPerImage == 1 ? .greedy
