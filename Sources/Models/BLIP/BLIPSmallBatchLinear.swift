@@ -29,29 +29,39 @@ extension Linear {
         }
     }
 
+    /// Four input rows at a time with their accumulators in registers; a last block of fewer
+    /// rows repeats its final row in the unused lanes and discards those results.
     private static func stream(_ x: UnsafePointer<Float>, m: Int, k: Int, _ w: UnsafePointer<Float>, _ range: Range<Int>,
                                _ y: UnsafeMutablePointer<Float>, n: Int, bias: [Float]?) {
         typealias V = SIMD8<Float>
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
         let vec = k & ~7
-        withUnsafeTemporaryAllocation(of: V.self, capacity: streamingRowLimit) { acc in
-            for j in range {
-                let wr = w + j * k
-                for r in 0..<m { acc[r] = V() }
+        for j in range {
+            let wr = w + j * k
+            let b = bias?[j] ?? 0
+            var r0 = 0
+            while r0 < m {
+                let count = min(4, m - r0)
+                let x0 = x + r0 * k
+                let x1 = x0 + min(1, count - 1) * k, x2 = x0 + min(2, count - 1) * k, x3 = x0 + min(3, count - 1) * k
+                var a0 = V(), a1 = V(), a2 = V(), a3 = V()
                 var i = 0
                 while i < vec {
-                    let wv = UnsafeRawPointer(wr + i).loadUnaligned(as: V.self)
-                    for r in 0..<m {
-                        acc[r] += wv * UnsafeRawPointer(x + r * k + i).loadUnaligned(as: V.self)
-                    }
+                    let wv = load(wr + i)
+                    a0 += wv * load(x0 + i)
+                    a1 += wv * load(x1 + i)
+                    a2 += wv * load(x2 + i)
+                    a3 += wv * load(x3 + i)
                     i += 8
                 }
-                let b = bias?[j] ?? 0
-                for r in 0..<m {
-                    var s = acc[r].sum()
+                for r in 0..<count {
+                    var s = r == 0 ? a0.sum() : r == 1 ? a1.sum() : r == 2 ? a2.sum() : a3.sum()
                     var t = vec
-                    while t < k { s += wr[t] * x[r * k + t]; t += 1 }
-                    y[r * n + j] = s + b
+                    let xr = x0 + r * k
+                    while t < k { s += wr[t] * xr[t]; t += 1 }
+                    y[(r0 + r) * n + j] = s + b
                 }
+                r0 += 4
             }
         }
     }
