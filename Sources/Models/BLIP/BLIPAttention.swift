@@ -99,21 +99,15 @@ enum BLIPAttentionKernel {
         }
     }
 
-    /// Numerically stable softmax in place (maximum subtracted first, as torch does).
+    /// Numerically stable softmax in place (maximum subtracted first, as torch does), with the
+    /// vectorisable BLIPMath.exp.
     @inline(__always)
     static func softmax(_ p: UnsafeMutablePointer<Float>, count: Int) {
         var mx = -Float.infinity
         for i in 0..<count { mx = max(mx, p[i]) }
-        var acc = FastMath.V()
-        var i = 0
-        while i + 8 <= count {
-            let e = FastMath.exp(UnsafeRawPointer(p + i).loadUnaligned(as: FastMath.V.self) - mx)
-            UnsafeMutableRawPointer(p + i).storeBytes(of: e, as: FastMath.V.self)
-            acc += e
-            i += 8
-        }
-        var sum = acc.sum()
-        while i < count { let e = FastMath.exp(p[i] - mx); p[i] = e; sum += e; i += 1 }
+        for i in 0..<count { p[i] = BLIPMath.exp(p[i] - mx) }
+        var sum: Float = 0
+        for i in 0..<count { sum += p[i] }
         let inv = 1 / sum
         for i in 0..<count { p[i] *= inv }
     }

@@ -55,7 +55,7 @@ struct BLIPTextResidualOutput: Sendable {
     }
 
     func callAsFunction(_ x: Tensor, _ input: Tensor) -> Tensor {
-        var h = dense(x)
+        var h = dense.apply(x)
         Ops.addInPlace(&h, input)
         return layerNorm(h)
     }
@@ -109,7 +109,7 @@ struct BLIPTextLayer: Sendable {
     func callAsFunction(_ h: Tensor, layer l: Int, rows: Int, tq: Int, cache: BLIPKVCache,
                         visible: (Int, Int) -> Int, cross: (kv: BLIPCrossKV, imageOfRow: [Int])?) -> Tensor {
         let d = hidden, hd = hidden / heads, start = cache.length
-        let qkv = selfQKV(h)
+        let qkv = selfQKV.apply(h)
         qkv.data.withUnsafeBufferPointer { src in
             for r in 0..<rows {
                 let kRow = cache.keyRow(l, r), vRow = cache.valueRow(l, r)
@@ -130,7 +130,7 @@ struct BLIPTextLayer: Sendable {
         var attentionOutput = selfOutput(context, h)
 
         if let cross, let crossQuery, let crossOutput {
-            let q = crossQuery(attentionOutput)
+            let q = crossQuery.apply(attentionOutput)
             let kv = cross.kv.perLayer[l], n = cross.kv.tokens
             let crossContext = Tensor.uninitialized([rows * tq, d]) { out in
                 q.data.withUnsafeBufferPointer { qp in
@@ -146,7 +146,7 @@ struct BLIPTextLayer: Sendable {
             attentionOutput = crossOutput(crossContext, attentionOutput)
         }
 
-        var inter = intermediate(attentionOutput)
+        var inter = intermediate.apply(attentionOutput)
         activation.apply(&inter)
         return output(inter, attentionOutput)
     }
@@ -234,8 +234,8 @@ struct BLIPTextLMHead: Sendable {
     }
 
     func callAsFunction(_ h: Tensor) -> Tensor {
-        var x = dense(h)
+        var x = dense.apply(h)
         activation.apply(&x)
-        return decoder(layerNorm(x))
+        return decoder.apply(layerNorm(x))
     }
 }

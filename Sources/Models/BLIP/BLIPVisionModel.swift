@@ -82,7 +82,7 @@ struct BLIPVisionAttention: Sendable {
     }
 
     func callAsFunction(_ x: Tensor, batch: Int, seq: Int) -> Tensor {
-        projection(Ops.attention(qkv: qkv(x), batch: batch, seq: seq, heads: heads, mask: .none))
+        projection(BLIPVisionKernels.attention(qkv: qkv(x), batch: batch, seq: seq, heads: heads))
     }
 }
 
@@ -110,7 +110,7 @@ struct BLIPEncoderLayer: Sendable {
         Ops.addInPlace(&h, residual)
         let residual2 = h
         var m = fc1(layerNorm2(h))
-        activation.apply(&m)
+        if activation == .gelu { BLIPVisionKernels.gelu(&m) } else { activation.apply(&m) }
         m = fc2(m)
         Ops.addInPlace(&m, residual2)
         return m

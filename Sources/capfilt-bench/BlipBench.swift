@@ -1,0 +1,124 @@
+// `capfilt-bench blip`: BLIP captions/s (greedy, beam 3, nucleus; batch 1 and 8; several captions
+// per image) and ITM pairs/s, printed next to the PyTorch + transformers figures that
+// tools/bench_blip.py measured in the same `make bench`.
+import ArgumentParser
+import Foundation
+import Models
+import Tensor
+
+struct BlipBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blip",
+        abstract: "Benchmark BLIP captions/s and ITM pairs/s, with ratios to PyTorch.",
+        discussion: """
+        Times the models only (pixel_values prepared beforehand), median of --repeats runs after a \
+        warm-up, like tools/bench_blip.py does for PyTorch. Every caption is exactly --tokens new \
+        tokens long (min_new_tokens = max_new_tokens), so both sides do the same work on random weights.
+
+        Example:
+          capfilt-bench blip --model out/blip-base --threads 2 --pytorch out/bench-blip-pytorch.json
+        """)
+
+    @Option(help: "Folder written by tools/fullsize_blip.py (caption/ and itm/ checkpoints).")
+    var model: String = "out/blip-base"
+
+    @Option(help: "OpenBLAS threads.")
+    var threads: Int = 2
+
+    @Option(help: "Timed runs per measurement (median reported).")
+    var repeats: Int = 3
+
+    @Option(help: "New tokens per caption.")
+    var tokens: Int = 20
+
+    @Option(help: "JSON written by tools/bench_blip.py, to print ratios against.")
+    var pytorch: String?
+
+    @Option(help: "Only the measurements whose key contains this (e.g. b1).")
+    var only: String?
+
+    @Flag(help: "Also split a batch-1 greedy caption into vision, prefill and per-step decoding time.")
+    var ops = false
+
+    @Option(help: "Label for this run (e.g. the kernel family).")
+    var label: String?
+
+    func run() throws {
+        BLAS.setThreads(threads)
+        let label = self.label ?? "Swift/OpenBLAS \(BLAS.coreName)"
+        print("== BLIP bench: \(label), \(BLAS.threads) threads, OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+        let root = URL(fileURLWithPath: model)
+        let cap = try BLIPCaptioner.load(directory: root.appendingPathComponent("caption"), batchSize: 8)
+        let s = cap.config.visionConfig.imageSize
+        var g = SplitMix(seed: 1)
+        let px8 = Tensor(shape: [8, 3, s, s], data: (0..<(8 * 3 * s * s)).map { _ in g.nextFloat() })
+        let px1 = Tensor(shape: [1, 3, s, s], data: Array(px8.data[0..<(3 * s * s)]))
+        func settings(_ strategy: CaptionSettings.Strategy, captions: Int = 1) -> CaptionSettings {
+            CaptionSettings(strategy: strategy, minNewTokens: tokens, maxNewTokens: tokens, numCaptions: captions, seed: 3)
+        }
+        let greedy = settings(.greedy)
+        let beam3 = settings(.beam(numBeams: 3, lengthPenalty: 1, earlyStopping: .heuristic))
+        let beam3x3 = settings(.beam(numBeams: 3, lengthPenalty: 1, earlyStopping: .heuristic), captions: 3)
+        let nucleus = settings(.nucleus(topP: 0.9, topK: 50, temperature: 1))
+        let nucleus3 = settings(.nucleus(topP: 0.9, topK: 50, temperature: 1), captions: 3)
+
+        if ops {
+            // One vision layer's pieces at 384 px (577 tokens, hidden 768, 12 heads, MLP 3072).
+            func rand(_ shape: [Int]) -> Tensor { Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in g.nextFloat() }) }
+            let x = rand([577, 768]), wide = rand([577, 3072]), qkv = rand([577, 2304])
+            let w1 = Linear(weight: rand([3072, 768]), bias: rand([3072]))
+            let gemm = try medianRate(items: 1, repeats: 5) { _ = w1(x) }
+            let gelu = try medianRate(items: 1, repeats: 5) { var t = wide; Activation.gelu.apply(&t) }
+            let att = try medianRate(items: 1, repeats: 5) { _ = Ops.attention(qkv: qkv, batch: 1, seq: 577, heads: 12, mask: .none) }
+            let visionGelu = try medianRate(items: 1, repeats: 5) { var t = wide; BLIPCaptioner.visionGELU(&t) }
+            let visionAtt = try medianRate(items: 1, repeats: 5) { _ = BLIPCaptioner.visionAttention(qkv: qkv, batch: 1, seq: 577, heads: 12) }
+            print(String(format: "vision layer pieces: fc1 linear %.1f ms (%.0f GFLOP/s); GELU over 577×3072: Tensor (erff) %.1f ms, BLIP %.1f ms; "
+                         + "attention core: Ops.attention %.1f ms, BLIP %.1f ms",
+                         1000 / gemm, gemm * 2 * 577 * 768 * 3072 / 1e9, 1000 / gelu, 1000 / visionGelu, 1000 / att, 1000 / visionAtt))
+            let v = try medianRate(items: 1, repeats: repeats) { _ = try cap.visionHiddenStates(pixelValues: px1) }
+            for rowsPerImage in [1, 3] {
+                let strategy: CaptionSettings.Strategy = rowsPerImage == 1 ? .greedy
+                    : .beam(numBeams: rowsPerImage, lengthPenalty: 1, earlyStopping: .heuristic)
+                func run(_ n: Int) throws { _ = try cap.generate(pixelValues: px1, settings: CaptionSettings(strategy: strategy, minNewTokens: n, maxNewTokens: n)) }
+                let one = try medianRate(items: 1, repeats: repeats) { try run(1) }
+                let full = try medianRate(items: 1, repeats: repeats) { try run(tokens) }
+                print(String(format: "batch 1, %d row(s): vision %.0f ms, cross K/V + prefill + first token %.0f ms, then %.1f ms per decoding step",
+                             rowsPerImage, 1000 / v, 1000 / one - 1000 / v, (1000 / full - 1000 / one) / Double(tokens - 1)))
+            }
+        }
+
+        var rows: [(key: String, name: String, rate: Double)] = []
+        func measure(_ key: String, _ name: String, items: Int, _ body: () throws -> Void) throws {
+            if let only, !key.contains(only) { return }
+            let r = try medianRate(items: items, repeats: repeats, body)
+            rows.append((key, name, r))
+            print(String(format: "  %-44@ %8.3f /s", name as NSString, r))
+        }
+        try measure("vision_b1", "vision passes/s (384 px), batch 1", items: 1) { _ = try cap.visionHiddenStates(pixelValues: px1) }
+        for (key, name, st, per) in [("greedy", "greedy", greedy, 1), ("beam3", "beam 3", beam3, 1),
+                                     ("nucleus", "nucleus (top-p 0.9, top-k 50)", nucleus, 1)] {
+            try measure("\(key)_b1", "captions/s, \(name), batch 1", items: per) { _ = try cap.generate(pixelValues: px1, settings: st) }
+            try measure("\(key)_b8", "captions/s, \(name), batch 8", items: 8 * per) { _ = try cap.generate(pixelValues: px8, settings: st) }
+        }
+        try measure("nucleus3_b1", "captions/s, nucleus N=3 per image, batch 1", items: 3) { _ = try cap.generate(pixelValues: px1, settings: nucleus3) }
+        try measure("beam3x3_b1", "captions/s, beam 3 returning 3, batch 1", items: 3) { _ = try cap.generate(pixelValues: px1, settings: beam3x3) }
+
+        let itm = try BLIPRetrieval.load(directory: root.appendingPathComponent("itm"))
+        let texts = ["a photo of a cat sitting on a wooden table", "two dogs playing in the snow",
+                     "a red car parked beside a river", "an aerial view of a city at night"]
+        let px2 = Tensor(shape: [2, 3, s, s], data: Array(px8.data[0..<(2 * 3 * s * s)]))
+        try measure("itm_pairs", "ITM pairs/s (2 images × 4 texts)", items: 8) { _ = try itm.itm(pixelValues: px2, texts: [texts, texts]) }
+
+        var reference: [String: Any] = [:]
+        if let pytorch, let data = FileManager.default.contents(atPath: pytorch),
+           let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any] { reference = obj }
+        let torchName = (reference["torch"] as? String).map { "PyTorch \($0)" } ?? "PyTorch (not measured)"
+        print(String(format: "%-44@ %10@ %18@ %8@", "" as NSString, "Swift" as NSString, torchName as NSString, "ratio" as NSString))
+        for r in rows {
+            let theirs = (reference[r.key] as? NSNumber)?.doubleValue
+            print(String(format: "%-44@ %10.3f %18@ %8@", r.name as NSString, r.rate,
+                         (theirs.map { String(format: "%.3f", $0) } ?? "-") as NSString,
+                         (theirs.map { String(format: "%.2f×", r.rate / $0) } ?? "-") as NSString))
+        }
+    }
+}
