@@ -156,6 +156,7 @@ def main():
         folder = os.path.join(args.models, "demo-blip-caption")
         proc = BlipProcessor.from_pretrained(folder)
         model = BlipForConditionalGeneration.from_pretrained(folder).eval()
+        greedy = {}
         modes = {"greedy": {}, "beam": {"num_beams": 3}, "nucleus": {"do_sample": True, "top_p": 0.9, "top_k": 0}}
         res = {}
         for name, items in data.items():
@@ -178,8 +179,29 @@ def main():
                         wrong.append({"picture": lab, "caption": c, "truth": r["still_caption"]})
                 res[name][mode] = {"accuracy": ok / len(items), "n": len(items), "wrong": wrong[:10],
                                    "examples": caps[:3]}
+                if mode == "greedy":
+                    greedy[name] = caps
                 log(f"caption {name} {mode}: {ok}/{len(items)} = {ok / len(items):.3f}  e.g. {caps[0]!r}")
         metrics["caption"] = res
+        # CapFilt's second use of the filter: keep a synthetic caption when ITM says it matches.
+        folder = os.path.join(args.models, "demo-blip-itm")
+        iproc = BlipProcessor.from_pretrained(folder)
+        itm = BlipForImageTextRetrieval.from_pretrained(folder).eval()
+        for name, items in data.items():
+            probs = []
+            for i in range(0, len(items), 64):
+                enc = iproc(images=[im for _, _, im in items[i:i + 64]], text=greedy[name][i:i + 64], padding=True,
+                            return_tensors="pt")
+                with torch.no_grad():
+                    probs += torch.softmax(itm(**enc).itm_score, dim=1)[:, 1].tolist()
+            right = [(p_ >= 0.5) for (r, _, _), c, p_ in zip(items, greedy[name], probs)
+                     if parse_caption(c) is not None and attrs(parse_caption(c)) == attrs(r)]
+            wrong = [(p_ < 0.5) for (r, _, _), c, p_ in zip(items, greedy[name], probs)
+                     if not (parse_caption(c) is not None and attrs(parse_caption(c)) == attrs(r))]
+            res[name]["filter_on_greedy_captions"] = {"right_kept": sum(right), "right": len(right),
+                                                      "wrong_dropped": sum(wrong), "wrong": len(wrong)}
+            log(f"filter on greedy captions {name}: kept {sum(right)}/{len(right)} right, dropped "
+                f"{sum(wrong)}/{len(wrong)} wrong")
 
     if "clip" not in args.skip:
         folder = os.path.join(args.models, "demo-clip")

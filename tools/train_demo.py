@@ -14,9 +14,9 @@ with shapes anywhere along their motion paths and codec-like damage; nothing is 
   /work/wt-clip/tools/.venv/bin/python tools/train_demo.py --seed 1000 \
       --capfilt .build-demo/debug/capfilt            # then tools/eval_demo.py
 
-The defaults reproduce the committed models (models/README.md). Runtime with 1 torch thread on the
-shared 2-core dev machine (other builds running): data ~1 min, captioner ~6 min, filter ~18 min,
-CLIP ~14 min. `--only caption|itm|clip` trains one model (the filter then starts from the saved
+The defaults reproduce the committed BLIP models; the committed CLIP came from
+`--only clip --images 4000 --rotate 0` (models/README.md). Runtime with 1 torch thread on the shared
+2-core dev machine (other builds running): data ~1 min, captioner ~15 min, filter ~8.5 min, CLIP ~14 min. `--only caption|itm|clip` trains one model (the filter then starts from the saved
 captioner's vision encoder); the rendered data is cached under --work.
 
 Deterministic for a seed on one machine (torch CPU; default 1 thread: on a 2-core machine shared with
@@ -289,16 +289,16 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "models"))
     ap.add_argument("--work", default=os.path.join(ROOT, "out", "demo-train"))
     ap.add_argument("--capfilt", help="capfilt binary, to check the Python renderer against DemoCorpus")
-    ap.add_argument("--images", type=int, default=4000)
+    ap.add_argument("--images", type=int, default=6000)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=5e-4, help="ITM and CLIP learning rate")
     ap.add_argument("--caption-lr", type=float, default=1e-3)
     ap.add_argument("--temp", type=float, default=0.07)
-    ap.add_argument("--caption-steps", type=int, default=1500)
-    ap.add_argument("--itm-steps", type=int, default=1200)
+    ap.add_argument("--caption-steps", type=int, default=2000)
+    ap.add_argument("--itm-steps", type=int, default=1000)
     ap.add_argument("--clip-steps", type=int, default=1500)
     ap.add_argument("--itm-vision-layers", type=int, default=4, help="last vision layers the filter fine-tunes")
-    ap.add_argument("--rotate", type=float, default=0.0, help="share of training pictures turned sideways")
+    ap.add_argument("--rotate", type=float, default=0.1, help="share of training pictures turned sideways")
     ap.add_argument("--only-data", action="store_true", help="render and cache the training data, then stop")
     ap.add_argument("--only", choices=["caption", "itm", "clip"], action="append")
     ap.add_argument("--threads", type=int, default=1,
