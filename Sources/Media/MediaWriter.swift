@@ -101,6 +101,9 @@ public enum MediaWriter {
         var tracks: [Track] = []
 
         if let v = spec.video {
+            if v.rotation != 0, let name = muxer.context.pointee.oformat.pointee.name, String(cString: name).contains("matroska") {
+                throw FFmpegError(operation: "MediaWriter", message: "FFmpeg 5.1's Matroska muxer does not store a display matrix; write rotated video to MP4")
+            }
             let enc = try videoEncoder(v, globalHeader: globalHeader)
             let stream = try muxer.addStream(for: enc)
             stream.pointee.sample_aspect_ratio = AVRational(num: v.sampleAspectRatio.num, den: v.sampleAspectRatio.den)
