@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev \
                 libopenblas-dev libsqlite3-dev sqlite3 pkg-config
-BENCH_PACKAGES := ffmpeg
+BENCH_PACKAGES := ffmpeg python3-venv
 RELEASE_BIN := .build/release
 DEMO_MEDIA := out/demo-media
 DEMO_OUT := out/demo
@@ -56,9 +56,14 @@ demo: build
 	@sqlite3 -header -column $(DEMO_OUT)/shard-00000.sqlite \
 	  "SELECT substr(uri, instr(uri, 'demo-media/') + 11) AS file, t, origin, substr(text, 1, 48) AS text, round(itm, 3) AS itm, round(clip, 3) AS clip, kept FROM capfilt_result WHERE origin <> 'synthetic' ORDER BY itm LIMIT 12"
 
+# Each part measures capfilt and the reference stack in the same run and prints medians and ratios:
+# decoding against the ffmpeg CLI, CLIP and BLIP against PyTorch + transformers (a venv from PyPI,
+# tools/setup_venv.sh, made on first use).
 bench: bench-deps
 	$(SWIFT) build -c release --product capfilt-bench
 	$(RELEASE_BIN)/capfilt-bench decode --seconds 120 --width 1280 --repeats 5
+	tools/bench_clip.sh $(RELEASE_BIN)/capfilt-bench
+	tools/bench_blip.sh $(RELEASE_BIN)/capfilt-bench
 
 clean:
 	rm -rf .build out
