@@ -4,7 +4,8 @@ BERT-base text model, 12 heads, vocab 30524 with [DEC] = 30522 and [SEP] = 102 a
 compared between transformers and the Swift models by the env-gated test BLIPFullSizeTests.
 
   /work/wt-clip/tools/.venv/bin/python tools/fullsize_blip.py --out out/blip-base
-  BLIP_FULLSIZE_DIR=out/blip-base swift test --scratch-path .build-blip --filter BLIPFullSizeTests
+  BLIP_FULLSIZE_DIR=$PWD/out/blip-base swift test -c release -Xswiftc -enable-testing \
+      --scratch-path .build-blip --filter BLIPFullSizeTests      (~1 min; a debug build takes ~17 min)
 
 Writes out/blip-base/{caption,itm}/ (checkpoint folders as save_pretrained writes them, ~0.9 GB
 each), images as raw RGB8 and expected.json with transformers' outputs: vision last_hidden_state
