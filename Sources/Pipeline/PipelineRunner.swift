@@ -38,6 +38,8 @@ public struct RunSummary: Sendable {
     public var outcome: Outcome
     public var fatal: String?
     public var inputsSeen = 0
+    /// Files whose bytes were read to hash them (the rest came from the hash cache).
+    public var hashed = 0
     public var unique = 0
     public var duplicates = 0
     public var new = 0
@@ -62,7 +64,7 @@ public struct RunSummary: Sendable {
 
     public var json: String {
         var o: [String: Any] = [
-            "inputs_seen": inputsSeen, "unique": unique, "duplicates": duplicates, "new": new, "changed": changed, "reused": reused,
+            "inputs_seen": inputsSeen, "hashed": hashed, "unique": unique, "duplicates": duplicates, "new": new, "changed": changed, "reused": reused,
             "retried": retried, "skipped": skipped, "processed": processed, "failed": failed, "partial": partial,
             "frames": frames, "audio_segments": audioSegments, "texts": texts, "texts_kept": textsKept,
             "texts_dropped": textsDropped, "wall_seconds": (wallSeconds * 1000).rounded() / 1000,
@@ -120,14 +122,22 @@ public final class PipelineRunner {
         // Workers × BLAS threads stays within the cores: no oversubscription on a small machine.
         BLAS.setThreads(options.blasThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers))
 
-        // Hash everything first: duplicates (same bytes under two names) become one input.
+        // Hash everything first: duplicates (same bytes under two names) become one input. Unchanged
+        // files (same path, size, mtime and inode) take their hash from the cache unless --force.
+        let cache = try? HashCache(directory: spec.outputDirectory)
+        let hashedFiles = ParallelMap.Counter()
         let hashed = ParallelMap.run(inputs, workers: workers) { item -> (String, Int?) in
+            let key = HashCache.key(item.path)
+            if let key, !self.options.force, let h = cache?.lookup(key) { return (h, Int(key.size)) }
             if let h = try? ContentHash.sha256(file: item.path) {
-                let size = (try? FileManager.default.attributesOfItem(atPath: item.path)[.size] as? Int) ?? nil
-                return (h, size)
+                _ = hashedFiles.increment()
+                if let key { cache?.remember(key, h) }
+                return (h, key.map { Int($0.size) })
             }
             return ("path:" + ContentHash.sha256(bytes: Array(item.path.utf8)), nil)
         }
+        try? cache?.save()
+        summary.hashed = hashedFiles.value
         var order: [String] = []
         var groups: [String: WorkItem] = [:]
         for (item, (hash, size)) in zip(inputs, hashed) {
@@ -324,7 +334,8 @@ enum ParallelMap {
 
     final class Counter: @unchecked Sendable {
         private let lock = NSLock()
-        private var value = 0
-        func increment() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value - 1 }
+        private var count = 0
+        func increment() -> Int { lock.lock(); defer { lock.unlock() }; count += 1; return count - 1 }
+        var value: Int { lock.lock(); defer { lock.unlock() }; return count }
     }
 }

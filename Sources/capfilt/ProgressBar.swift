@@ -40,7 +40,7 @@ enum SummaryText {
     static func render(_ s: RunSummary) -> String {
         var lines: [String] = []
         lines.append("run \(s.runID): \(s.outcome.rawValue) in \(String(format: "%.1f", s.wallSeconds)) s → \(s.outputDirectory)")
-        lines.append("  inputs   seen \(s.inputsSeen), unique \(s.unique), duplicates \(s.duplicates)")
+        lines.append("  inputs   seen \(s.inputsSeen) (\(s.hashed) hashed, \(s.inputsSeen - s.hashed) from the hash cache), unique \(s.unique), duplicates \(s.duplicates)")
         lines.append("           new \(s.new), changed \(s.changed) (\(s.reused) reusing stored frames), retried \(s.retried), skipped \(s.skipped)")
         lines.append("           processed \(s.processed), failed \(s.failed), partial \(s.partial)")
         lines.append("  media    frames \(s.frames), audio segments \(s.audioSegments)")

@@ -132,17 +132,25 @@ final class RunTests: XCTestCase {
         let second = try PipelineRunner(logger: quiet, spec: again).run()
         XCTAssertEqual(second.processed, 0)
         XCTAssertEqual(second.skipped, 7)
+        XCTAssertEqual(second.hashed, 0, "unchanged files take their hash from the cache")
         XCTAssertNil(again.stages[0].counters.snapshot["in"], "no decoding on a rerun with nothing new")
         var retry = RunOptions(); retry.retryFailed = true
         let third = try PipelineRunner(logger: quiet, spec: try writeSpec(), options: retry).run()
         XCTAssertEqual(third.retried, 3)
         XCTAssertEqual(third.processed, 3)
+        // A file rewritten in place (same name, new bytes) is hashed again and becomes a new input.
+        let still = dir.appendingPathComponent("media/still.png")
+        try Data(try ImageEncoder(format: .png).encode(RGBFrame(width: 40, height: 30) { x, y in (UInt8(x), UInt8(y), 7) })).write(to: still)
+        let rewritten = try PipelineRunner(logger: quiet, spec: try writeSpec()).run()
+        XCTAssertEqual(rewritten.hashed, 1)
+        XCTAssertEqual(rewritten.new, 1)
         let changed = try PipelineRunner(logger: quiet, spec: try writeSpec(sample: "every 2s")).run()
-        XCTAssertEqual(changed.changed, 4, "ok and partial inputs are redone with the new sampling; failed ones wait for --retry-failed")
+        XCTAssertEqual(changed.changed, 5, "ok and partial inputs are redone with the new sampling; failed ones wait for --retry-failed")
         let d = try db()
-        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM sources").int, 7, "no duplicate sources")
+        // The old still.png source stays (its bytes were seen); copy.png still has those bytes.
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM sources").int, 8, "no duplicate sources")
         XCTAssertEqual(try d.query("SELECT t_start FROM media m JOIN sources s ON s.id = m.source_id WHERE s.uri LIKE '%plain.mp4' AND m.kind = 'frame' ORDER BY idx").map { $0[0].double! }, [0, 2])
-        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM runs").int, 4)
+        XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM runs").int, 5)
     }
 
     func testSecondRunOnTheSameOutputIsRefused() throws {

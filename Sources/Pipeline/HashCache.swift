@@ -1,0 +1,55 @@
+import Foundation
+import Store
+
+/// Remembers content hashes by (path, size, mtime, inode) in `OUT/hash-cache.sqlite`, so a nightly run
+/// over a large, mostly unchanged folder reads only the files that are new or changed. It is only a
+/// memo: losing it (or a crash while writing it) costs rehashing, never a wrong row.
+final class HashCache {
+    struct Key: Hashable { let path: String; let size: Int64; let mtimeNS: Int64; let inode: UInt64 }
+
+    private let db: Database
+    private var entries: [Key: String] = [:]
+    private var fresh: [(Key, String)] = []
+    private let lock = NSLock()
+
+    init(directory: URL) throws {
+        db = try Database(path: directory.appendingPathComponent("hash-cache.sqlite").path)
+        try db.execute("""
+            PRAGMA journal_mode=WAL;
+            CREATE TABLE IF NOT EXISTS hashes (path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                inode INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (path)) WITHOUT ROWID;
+            """)
+        for r in try db.query("SELECT path, size, mtime_ns, inode, sha256 FROM hashes") {
+            guard let p = r[0].text, let s = r[1].int, let m = r[2].int, let i = r[3].int, let h = r[4].text else { continue }
+            entries[Key(path: p, size: s, mtimeNS: m, inode: UInt64(bitPattern: i))] = h
+        }
+    }
+
+    static func key(_ path: String) -> Key? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Key(path: path, size: Int64(st.st_size), mtimeNS: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                   inode: UInt64(st.st_ino))
+    }
+
+    func lookup(_ key: Key) -> String? {
+        lock.lock(); defer { lock.unlock() }
+        return entries[key]
+    }
+
+    func remember(_ key: Key, _ hash: String) {
+        lock.lock(); fresh.append((key, hash)); lock.unlock()
+    }
+
+    func save() throws {
+        guard !fresh.isEmpty else { return }
+        try db.transaction {
+            let s = try db.prepare("INSERT OR REPLACE INTO hashes(path, size, mtime_ns, inode, sha256) VALUES (?, ?, ?, ?, ?)")
+            for (k, h) in fresh {
+                try s.bind([k.path, k.size, k.mtimeNS, Int64(bitPattern: k.inode), h])
+                try s.stepToEnd()
+            }
+        }
+        fresh = []
+    }
+}
