@@ -6,7 +6,8 @@
 // baseline x86-64 has no vector round instruction) so that LLVM vectorises the loops using it.
 
 public enum FastMath {
-    @inline(__always)
+    /// @inlinable so model modules' loops inline and vectorise it too.
+    @inlinable @inline(__always)
     public static func exp(_ x0: Float) -> Float {
         let x1 = x0 < -87 ? -87 : (x0 > 88.3762626647949 ? 88.3762626647949 : x0)
         // Adding 1.5·2²³ rounds to the nearest integer and leaves it in the low mantissa bits.

@@ -100,12 +100,12 @@ enum BLIPAttentionKernel {
     }
 
     /// Numerically stable softmax in place (maximum subtracted first, as torch does), with the
-    /// vectorisable BLIPMath.exp.
+    /// vectorisable FastMath.exp.
     @inline(__always)
     static func softmax(_ p: UnsafeMutablePointer<Float>, count: Int) {
         var mx = -Float.infinity
         for i in 0..<count { mx = max(mx, p[i]) }
-        for i in 0..<count { p[i] = BLIPMath.exp(p[i] - mx) }
+        for i in 0..<count { p[i] = FastMath.exp(p[i] - mx) }
         var sum: Float = 0
         for i in 0..<count { sum += p[i] }
         let inv = 1 / sum

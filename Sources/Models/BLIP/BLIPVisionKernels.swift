@@ -52,33 +52,9 @@ enum BLIPVisionKernels {
         let a = abs(z)
         let t = 1 / (1 + 0.3275911 * a)
         let poly = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t
-        let e = 1 - poly * BLIPMath.exp(-a * a)
+        let e = 1 - poly * FastMath.exp(-a * a)
         let erf = z < 0 ? -e : e
         return 0.5 * v * (1 + erf)
     }
 }
 
-/// Cephes' expf (the Tensor module's FastMath.exp, max relative error ≈ 1e-7 over [-87, 88]) as
-/// straight-line scalar code in this module: FastMath.exp is not @inlinable, so from here every
-/// call would be an opaque function call and no loop using it could vectorise.
-enum BLIPMath {
-    @inline(__always)
-    static func exp(_ x0: Float) -> Float {
-        let x1 = x0 < -87 ? -87 : (x0 > 88.3762626647949 ? 88.3762626647949 : x0)
-        // Adding 1.5·2²³ rounds to the nearest integer and leaves it in the low mantissa bits.
-        let shifted = x1 * 1.44269504088896341 + 12582912.0
-        let fx = shifted - 12582912.0
-        let n = Int32(bitPattern: shifted.bitPattern) &- 0x4B40_0000
-        var x = x1 - fx * 0.693359375
-        x = x + fx * 2.12194440e-4
-        let z = x * x
-        var y: Float = 1.9875691500e-4
-        y = y * x + 1.3981999507e-3
-        y = y * x + 8.3334519073e-3
-        y = y * x + 4.1665795894e-2
-        y = y * x + 1.6666665459e-1
-        y = y * x + 5.0000001201e-1
-        y = y * z + x + 1
-        return y * Float(bitPattern: UInt32(bitPattern: (n &+ 127) &<< 23))
-    }
-}
