@@ -133,20 +133,4 @@ func describe(_ error: Error) -> String {
     }
 }
 
-public enum CLIPError: Error, CustomStringConvertible {
-    case missingFile(String)
-    case invalidConfig(file: String, detail: String)
-    case invalidTokenizer(file: String, detail: String)
-    case invalidPreprocessor(file: String, detail: String)
-    case invalidInput(String)
-
-    public var description: String {
-        switch self {
-        case .missingFile(let p): return "missing file \(p)"
-        case let .invalidConfig(f, d): return "\(f): \(d)"
-        case let .invalidTokenizer(f, d): return "\(f): \(d)"
-        case let .invalidPreprocessor(f, d): return "\(f): \(d)"
-        case .invalidInput(let d): return d
-        }
-    }
-}
+public typealias CLIPError = CheckpointError

@@ -4,23 +4,7 @@
 // is why configs are always read from the checkpoint folder.
 import Foundation
 
-public enum BLIPError: Error, CustomStringConvertible {
-    case missingFile(String)
-    case invalidConfig(file: String, detail: String)
-    case invalidTokenizer(file: String, detail: String)
-    case invalidPreprocessor(file: String, detail: String)
-    case invalidInput(String)
-
-    public var description: String {
-        switch self {
-        case .missingFile(let p): return "missing file \(p)"
-        case let .invalidConfig(f, d): return "\(f): \(d)"
-        case let .invalidTokenizer(f, d): return "\(f): \(d)"
-        case let .invalidPreprocessor(f, d): return "\(f): \(d)"
-        case .invalidInput(let d): return d
-        }
-    }
-}
+public typealias BLIPError = CheckpointError
 
 struct AnyKey: CodingKey {
     var stringValue: String
