@@ -91,11 +91,3 @@ extension JSONEncoder {
         return e
     }
 }
-
-extension FrameItem {
-    /// The frame as models take it.
-    func rgbImage(for stage: String) throws -> RGBImage {
-        guard let image else { throw ModelStageError(message: "frame \(index) has no picture for \(stage)") }
-        return RGBImage(width: image.width, height: image.height, pixels: image.pixels)
-    }
-}

@@ -60,8 +60,8 @@ public final class FilterStage: Stage {
             }
             let images = try item.frames.map { try $0.rgbImage(for: name) }
             let texts = perFrame.map { $0.map { item.texts[$0].text } }
-            let itm = try model.itm(images, texts: texts)
-            let itc = storeITC ? try model.itc(images, texts: texts) : nil
+            let (itm, itc): ([[Float]], [[Float]]?) = storeITC ? try model.itmAndITC(images, texts: texts)
+                                                                : (try model.itm(images, texts: texts), nil)
             var keptPairs: [Int: Int] = [:], judgedPairs: [Int: Int] = [:]
             for f in 0..<item.frames.count where !perFrame[f].isEmpty {
                 let passing = perFrame[f].indices.filter { Double(itm[f][$0]) >= threshold }

@@ -154,21 +154,21 @@ public final class PipelineRunner {
         summary.unique = order.count
 
         let index = try store.index()
-        var todo: [Task] = []
+        var todo: [WorkOrder] = []
         for hash in order {
             let item = groups[hash]!
             item.stageKeys = stageKeys(contentHash: hash)
-            guard let previous = index[hash] else { summary.new += 1; todo.append(Task(item: item, previous: nil, from: 0)); continue }
-            if options.force { summary.changed += 1; todo.append(Task(item: item, previous: previous, from: 0)); continue }
+            guard let previous = index[hash] else { summary.new += 1; todo.append(WorkOrder(item: item, previous: nil, from: 0)); continue }
+            if options.force { summary.changed += 1; todo.append(WorkOrder(item: item, previous: previous, from: 0)); continue }
             if previous.status == "error" {
-                if options.retryFailed { summary.retried += 1; todo.append(Task(item: item, previous: previous, from: 0)) } else { summary.skipped += 1 }
+                if options.retryFailed { summary.retried += 1; todo.append(WorkOrder(item: item, previous: previous, from: 0)) } else { summary.skipped += 1 }
                 continue
             }
             let same = zip(previous.stageKeys, item.stageKeys).prefix { $0 == $1 }.count
             if same == item.stageKeys.count && previous.stageKeys.count == same { summary.skipped += 1; continue }
             summary.changed += 1
             // Decode's output still stands: redo only the stages after the last unchanged one.
-            todo.append(Task(item: item, previous: previous, from: same))
+            todo.append(WorkOrder(item: item, previous: previous, from: same))
         }
         summary.reused = todo.filter { $0.from > 0 }.count
         logger.info("inputs", metadata: ["seen": "\(summary.inputsSeen)", "unique": "\(summary.unique)", "to_process": "\(todo.count)",
@@ -242,7 +242,7 @@ public final class PipelineRunner {
 }
 
 /// One input to process, and from which stage on.
-struct Task {
+struct WorkOrder {
     let item: WorkItem
     let previous: IndexedSource?
     let from: Int

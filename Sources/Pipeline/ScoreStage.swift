@@ -97,8 +97,3 @@ public final class ScoreStage: Stage {
         }
     }
 }
-
-struct ModelStageError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
-}

@@ -1,5 +1,6 @@
 import Foundation
 import Media
+import Models
 import Store
 
 /// A text attached to an input before or during the run.
@@ -48,6 +49,20 @@ public struct FrameItem: Sendable {
     public var height: Int
     public var isKeyframe: Bool
     public var sceneScore: Double?
+}
+
+extension FrameItem {
+    /// The frame as model stages take it.
+    func rgbImage(for stage: String) throws -> RGBImage {
+        guard let image else { throw ModelStageError(message: "frame \(index) has no picture for \(stage)") }
+        return RGBImage(width: image.width, height: image.height, pixels: image.pixels)
+    }
+}
+
+/// A model stage that cannot run on an input (the input becomes an error row).
+struct ModelStageError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }
 
 public struct ScoreItem: Sendable {

@@ -50,6 +50,10 @@ final class BLIPModelTests: XCTestCase {
         print("BLIP ITM probability max |Δ| \(dITM), ITC cosine max |Δ| \(dITC) (\(images.count) images × \(texts.count) texts)")
         XCTAssertLessThan(dITM, 1e-4)
         XCTAssertLessThan(dITC, 1e-4)
+        // Both from one vision pass, as the filter stage asks for them.
+        let both = try model.itmAndITC(images, texts: perImage)
+        XCTAssertLessThan(maxAbsDiff(both.itm, itm), 1e-6)
+        XCTAssertLessThan(maxAbsDiff(both.itc, itc), 1e-6)
         // Ragged text lists: each image's own texts, some empty.
         let ragged = try model.itm(Array(images.prefix(3)), texts: [[texts[1]], [], [texts[3], texts[0]]])
         let full = BLIPFixtures.matrix(expected["itm_probability"])

@@ -71,7 +71,24 @@ public final class BLIPRetrieval: @unchecked Sendable {
     }
 
     public func itm(pixelValues: Tensor, texts: [[String]]) throws -> [[Float]] {
-        let image = try vision(pixelValues)
+        try itm(imageHidden: try vision(pixelValues), texts: texts)
+    }
+
+    /// ITM and ITC together: one preprocessing and one vision pass per image serve both (the CapFilt
+    /// filter stores both).
+    public func itmAndITC(_ images: [RGBImage], texts: [[String]]) throws -> (itm: [[Float]], itc: [[Float]]) {
+        guard images.count == texts.count else { throw BLIPError.invalidInput("itm: \(images.count) images but \(texts.count) text lists") }
+        var itm: [[Float]] = [], itc: [[Float]] = []
+        for start in stride(from: 0, to: images.count, by: batchSize) {
+            let range = start..<min(start + batchSize, images.count)
+            let hidden = try vision(try processor.preprocess(Array(images[range])))
+            itm += try self.itm(imageHidden: hidden, texts: Array(texts[range]))
+            itc += try self.itc(imageFeatures: imageFeatures(hidden: hidden, rows: range.count), texts: Array(texts[range]))
+        }
+        return (itm, itc)
+    }
+
+    func itm(imageHidden image: Tensor, texts: [[String]]) throws -> [[Float]] {
         let cross = textEncoder.crossKV(imageEmbeds: image, tokens: vision.tokens)
         let flat = texts.flatMap { $0 }
         guard !flat.isEmpty else { return texts.map { _ in [] } }
@@ -103,7 +120,10 @@ public final class BLIPRetrieval: @unchecked Sendable {
     }
 
     public func itc(pixelValues: Tensor, texts: [[String]]) throws -> [[Float]] {
-        let imageFeatures = try imageFeatures(pixelValues: pixelValues)
+        try itc(imageFeatures: try imageFeatures(pixelValues: pixelValues), texts: texts)
+    }
+
+    func itc(imageFeatures: Tensor, texts: [[String]]) throws -> [[Float]] {
         let unique = Array(Set(texts.flatMap { $0 })).sorted()
         guard !unique.isEmpty else { return texts.map { _ in [] } }
         let textFeatures = try self.textFeatures(unique)
@@ -115,8 +135,11 @@ public final class BLIPRetrieval: @unchecked Sendable {
 
     /// normalize(vision_proj(last_hidden_state[:, 0])), [B, image_text_hidden_size].
     public func imageFeatures(pixelValues: Tensor) throws -> Tensor {
-        let h = try vision(pixelValues)
-        return normalizeRows(visionProj(firstTokens(h, rows: pixelValues.shape[0], tq: vision.tokens)))
+        imageFeatures(hidden: try vision(pixelValues), rows: pixelValues.shape[0])
+    }
+
+    func imageFeatures(hidden h: Tensor, rows: Int) -> Tensor {
+        normalizeRows(visionProj(firstTokens(h, rows: rows, tq: vision.tokens)))
     }
 
     /// normalize(text_proj(text_encoder(text)[:, 0])), [texts, image_text_hidden_size].
