@@ -65,34 +65,8 @@ public final class CLIPModel: Sendable {
         }
         let processor = try CLIPImageProcessor(directory: directory)
         let weights = try WeightStore(file: weightsURL)
-        let id = try fingerprint(configURL: configURL, weightsURL: weightsURL)
         return try CLIPModel(config: config, tokenizer: tokenizer, processor: processor, weights: weights,
-                             modelID: directory.standardizedFileURL.lastPathComponent + "-" + id, batchSize: batchSize)
-    }
-
-    static func fingerprint(configURL: URL, weightsURL: URL) throws -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix<S: Sequence>(_ bytes: S) where S.Element == UInt8 {
-            for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        }
-        mix(try Data(contentsOf: configURL))
-        let handle = try FileHandle(forReadingFrom: weightsURL)
-        defer { try? handle.close() }
-        let size = try handle.seekToEnd()
-        withUnsafeBytes(of: size.littleEndian) { mix($0) }
-        func block(at offset: UInt64, _ length: UInt64) throws {
-            try handle.seek(toOffset: min(offset, size))
-            mix(try handle.read(upToCount: Int(min(length, size - min(offset, size)))) ?? Data())
-        }
-        try handle.seek(toOffset: 0)
-        let prefix = try handle.read(upToCount: 8) ?? Data()
-        var headerLength: UInt64 = 0
-        for (i, b) in prefix.enumerated() { headerLength |= UInt64(b) << (8 * UInt64(i)) }
-        try block(at: 8, headerLength)
-        try block(at: 0, 1 << 16)
-        try block(at: size > 1 << 16 ? size - (1 << 16) : 0, 1 << 16)
-        for i in 1...64 { try block(at: size / 65 * UInt64(i), 1 << 12) }
-        return String(String(h, radix: 16).leftPadded(to: 16).prefix(12))
+                             modelID: try ModelFingerprint.modelID(directory: directory), batchSize: batchSize)
     }
 
     // MARK: - Images
@@ -186,11 +160,5 @@ public final class CLIPModel: Sendable {
         var l = Ops.matmul(img, txt, transposeB: true)
         for i in 0..<l.data.count { l.data[i] *= logitScale }
         return (0..<l.rows).map { l.row($0) }
-    }
-}
-
-extension String {
-    func leftPadded(to n: Int) -> String {
-        count >= n ? self : String(repeating: "0", count: n - count) + self
     }
 }

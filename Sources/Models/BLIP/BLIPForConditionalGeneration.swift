@@ -298,7 +298,6 @@ enum BLIPFolder {
                 detail: "size \(processor.height) differs from the vision model's image_size \(config.visionConfig.imageSize)")
         }
         let weights = try WeightStore(file: weightsURL)
-        let id = try CLIPModel.fingerprint(configURL: configURL, weightsURL: weightsURL)
-        return (config, tokenizer, processor, weights, directory.standardizedFileURL.lastPathComponent + "-" + id)
+        return (config, tokenizer, processor, weights, try ModelFingerprint.modelID(directory: directory))
     }
 }
