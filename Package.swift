@@ -28,7 +28,7 @@ let package = Package(
             "Media", "Store", "Models", "Tensor",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(name: "capfilt", dependencies: [
             "Pipeline", "Media", "Store", "Models",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

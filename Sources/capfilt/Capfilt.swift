@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import Pipeline
 
-/// The command tree. Commands throw; exit codes are decided in one place, `Main.exitCode(for:)`.
+/// The command tree. Commands throw; exit codes come from one table, `ExitCode` (Main only adds
+/// ArgumentParser's own errors).
 struct Capfilt: ParsableCommand {
     static let version = "0.1.0"
 
@@ -20,9 +21,10 @@ struct Capfilt: ParsableCommand {
     )
 }
 
-/// A command's own decision about the exit code (e.g. a run that finished with errors).
+/// A run that ended otherwise than ok (finished with errors, interrupted, failed): its exit code
+/// comes from the outcome, through the same table the ledger uses.
 struct CommandExit: Error {
-    let code: Int32
+    let outcome: RunSummary.Outcome
 }
 
 @main
@@ -40,7 +42,7 @@ enum Main {
             try c.run()
             exit(0)
         } catch let e as CommandExit {
-            exit(e.code)
+            exit(ExitCode.for(e.outcome))
         } catch {
             // Help, version and validation errors surface here too: ArgumentParser prints those itself.
             if isArgumentParserOutcome(error) { Capfilt.exit(withError: error) }
@@ -57,10 +59,6 @@ enum Main {
     }
 
     static func exitCode(for error: Error) -> Int32 {
-        switch error {
-        case is SpecError, is ValidationError: return ExitCode.usage
-        case is RunLock.Busy: return ExitCode.locked
-        default: return ExitCode.fatal
-        }
+        error is ValidationError ? ExitCode.usage : ExitCode.for(error: error)
     }
 }

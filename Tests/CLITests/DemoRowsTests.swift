@@ -51,7 +51,7 @@ final class DemoRowsTests: XCTestCase {
     func dump(shard: String, prefix: String) throws -> [String] {
         let p = "'\(prefix)'"
         let queries = [
-            "SELECT 'source', replace(uri, \(p), ''), content_hash, status, coalesce(error, ''), coalesce(kind, ''), coalesce(width, ''), coalesce(height, '') FROM sources ORDER BY 2",
+            "SELECT 'source', replace(uri, \(p), ''), content_hash, status, coalesce(replace(error, \(p), ''), ''), coalesce(kind, ''), coalesce(width, ''), coalesce(height, '') FROM sources ORDER BY 2",
             "SELECT 'media', replace(s.uri, \(p), ''), m.kind, m.idx, m.t_start, coalesce(m.t_end, ''), coalesce(m.width, ''), coalesce(m.height, ''), m.format, hex(sha3(m.data)) FROM media m JOIN sources s ON s.id = m.source_id ORDER BY 2, 3, 4",
             "SELECT 'text', replace(s.uri, \(p), ''), t.origin, coalesce(m.idx, ''), t.text, coalesce(t.t_start, ''), coalesce(t.t_end, ''), coalesce(t.external_id, ''), coalesce(t.producer, ''), coalesce(json_remove(t.settings, '$.score'), '') FROM texts t JOIN sources s ON s.id = t.source_id LEFT JOIN media m ON m.id = t.media_id ORDER BY 2, 3, 4, 5, 10",
             "SELECT 'pair', replace(uri, \(p), ''), t, origin, text, kept FROM capfilt_result ORDER BY 2, 3, 4, 5",
