@@ -54,6 +54,7 @@ public struct CaptionConfig: StageConfig {
 
     public var fingerprint: String { "caption(\(model.id);\(settingsJSON))" }
     public var models: [ModelRef] { [model] }
+    public var readsWebTexts: Bool { false }
 
     public func makeStage(models: ModelCache) throws -> any Stage {
         CaptionStage(config: self, model: models.captioner(model))

@@ -39,6 +39,7 @@ public struct FilterConfig: StageConfig {
         "filter(\(model.id);t=\(threshold);origins=\(origins.map(\.rawValue).sorted());top=\(topK.map(String.init) ?? "-");by=\(rankBy);itc=\(storeITC))"
     }
     public var models: [ModelRef] { [model] }
+    public var readsWebTexts: Bool { origins.contains(.web) }
 
     public func makeStage(models: ModelCache) throws -> any Stage {
         FilterStage(config: self, model: models.retrieval(model))

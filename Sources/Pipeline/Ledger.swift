@@ -15,10 +15,11 @@ struct Ledger {
         return Ledger(store: store, record: record)
     }
 
-    /// Records the end. A storage failure can make this fail too; the next run then finds the row still
+    /// Records the end; an error that stopped the run decides its exit code. A storage failure can make this fail too; the next run then finds the row still
     /// `running` and marks it `interrupted`.
-    func finish(_ summary: RunSummary) {
-        try? store.finishRun(status: summary.outcome.rawValue, exitCode: ExitCode.for(summary.outcome), stats: summary.json)
+    func finish(_ summary: RunSummary, error: Error? = nil) {
+        let code = error.map { ExitCode.for(error: $0) } ?? ExitCode.for(summary.outcome)
+        try? store.finishRun(status: summary.outcome.rawValue, exitCode: code, stats: summary.json)
     }
 }
 
@@ -40,11 +41,11 @@ public enum ExitCode {
         }
     }
 
-    /// An error that ended a command: a pipeline file (or a model it names) that cannot be used is a
-    /// usage error, a locked output is 75, anything else is fatal.
+    /// An error that ended a command: a pipeline file (or a model, folder or manifest it names) that
+    /// cannot be used is a usage error, a locked output is 75, anything else is fatal.
     public static func `for`(error: Error) -> Int32 {
         switch error {
-        case is SpecError: return usage
+        case is SpecError, is IngestError: return usage
         case is RunLock.Busy: return locked
         default: return fatal
         }

@@ -73,6 +73,11 @@ public struct PipelineConfig: Sendable {
         [(decode.name, decode.fingerprint)] + stages.map { ($0.name, $0.fingerprint) }
     }
 
+    /// The index (among all stages, the reader being 0) of the first stage that reads web texts.
+    var firstWebTextStage: Int? {
+        stages.firstIndex(where: \.readsWebTexts).map { $0 + 1 }
+    }
+
     /// Every model stage looks at pictures, so frames are decoded back from their bytes when any follows.
     var needsPictures: Bool { !stages.isEmpty }
 

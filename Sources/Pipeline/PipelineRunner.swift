@@ -52,10 +52,10 @@ public struct PipelineRunner {
         } catch {
             summary.outcome = .failed
             summary.fatal = "\(error)"
-            close(ledger, store, &summary, started: started)
+            close(ledger, store, &summary, started: started, error: error)
             throw error
         }
-        close(ledger, store, &summary, started: started)
+        close(ledger, store, &summary, started: started, error: nil)
         return summary
     }
 
@@ -64,16 +64,24 @@ public struct PipelineRunner {
         // Workers × BLAS threads stays within the cores: no oversubscription on a small machine.
         BLAS.setThreads(options.blasThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers))
         let planner = Planner(config: config, force: options.force, retryFailed: options.retryFailed, workers: workers)
-        let plan = try planner.plan(index: try store.index())
+        let index = try store.index()
+        let plan = try planner.plan(index: index)
         summary.take(plan)
-        logger.info("inputs", metadata: ["seen": "\(plan.inputsSeen)", "unique": "\(plan.unique)", "to_process": "\(plan.orders.count)",
-                                         "reusing_frames": "\(plan.reused)", "skipped": "\(plan.skipped)"])
+        logger.info("inputs", metadata: ["seen": .stringConvertible(plan.inputsSeen), "unique": .stringConvertible(plan.unique),
+                                         "to_process": .stringConvertible(plan.orders.count), "reusing_frames": .stringConvertible(plan.reused),
+                                         "skipped": .stringConvertible(plan.skipped)])
         let tally = RunTally(stages: config.stageFingerprints.map(\.name))
         let executor = Executor(reader: MediaReader(config: config.decode, pictures: config.needsPictures),
                                 stages: try config.stages.map { try $0.makeStage(models: models) },
                                 store: StoreAccess(store), tally: tally, stop: options.stop, logger: logger, progress: options.progress)
         executor.run(plan.orders, workers: workers)
         tally.fill(&summary)
+        if summary.fatal == nil {
+            for (shard, hashes) in planner.vanished(index, plan) {
+                try store.retire(hashes: hashes, shard: shard, run: summary.runID)
+                summary.retired += hashes.count
+            }
+        }
         if let fatal = summary.fatal {
             summary.outcome = .failed
             summary.fatal = fatal
@@ -84,14 +92,15 @@ public struct PipelineRunner {
         }
     }
 
-    private func close(_ ledger: Ledger, _ store: ShardStore, _ summary: inout RunSummary, started: Date) {
+    private func close(_ ledger: Ledger, _ store: ShardStore, _ summary: inout RunSummary, started: Date, error: Error?) {
         summary.wallSeconds = Date().timeIntervalSince(started)
         // The ledger is written even after a storage failure when the disk allows it.
-        ledger.finish(summary)
+        ledger.finish(summary, error: error)
         if !store.close() {
             logger.notice("shard left in WAL mode: another connection has it open; the next run finalizes it", metadata: ["shard": "\(store.currentShard)"])
         }
         summary.shards = ShardStore.shardFiles(in: config.outputDirectory).map(\.lastPathComponent)
-        logger.info("run finished", metadata: ["run": "\(summary.runID)", "outcome": "\(summary.outcome.rawValue)", "stats": "\(summary.json)"])
+        logger.info("run finished", metadata: ["run": "\(summary.runID)", "outcome": "\(summary.outcome.rawValue)",
+                                               "exit_code": .stringConvertible(Int(error.map { ExitCode.for(error: $0) } ?? ExitCode.for(summary.outcome))), "stats": .dictionary(summary.metadata)])
     }
 }

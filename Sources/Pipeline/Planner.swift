@@ -28,6 +28,14 @@ struct Plan: Sendable {
     var reused = 0
     var retried = 0
     var skipped = 0
+    /// Unchanged inputs whose file name (or manifest id) changed: rewritten, nothing recomputed.
+    var renamed = 0
+    /// Retired inputs whose file came back.
+    var restored = 0
+    /// Inputs the shards hold that no current file has.
+    var retired = 0
+    /// Every content hash the corpus has now.
+    var current: Set<String> = []
 }
 
 /// Decides what must run: lists the inputs, hashes them (through the hash cache), merges the same
@@ -45,6 +53,7 @@ struct Planner {
         plan.inputsSeen = inputs.count
         let hashes = hash(inputs, plan: &plan)
         for order in merge(inputs, hashes, plan: &plan) {
+            plan.current.insert(order.contentHash)
             decide(order, previous: index[order.contentHash], plan: &plan)
         }
         plan.reused = plan.orders.filter { $0.from > 0 }.count
@@ -52,15 +61,24 @@ struct Planner {
     }
 
     /// One key per stage: key i covers the input's bytes and the settings of stages 0…i (the reader
-    /// is stage 0), so the first key that differs from the stored ones says where a rerun starts.
-    func stageKeys(contentHash: String) -> [String] {
+    /// is stage 0), and from the first stage that reads them on, the input's web texts; so the first
+    /// key that differs from the stored ones says where a rerun starts.
+    func stageKeys(contentHash: String, webTexts: [WebText] = []) -> [String] {
         var keys: [String] = []
         var previous = contentHash
-        for (name, fingerprint) in config.stageFingerprints {
-            previous = ContentHash.sha256(bytes: Array("\(previous)\n\(name)\n\(fingerprint)".utf8))
+        let web = webTexts.isEmpty ? nil : Planner.digest(webTexts)
+        for (i, (name, fingerprint)) in config.stageFingerprints.enumerated() {
+            var part = "\(previous)\n\(name)\n\(fingerprint)"
+            if let web, i == config.firstWebTextStage { part += "\nweb:\(web)" }
+            previous = ContentHash.sha256(bytes: Array(part.utf8))
             keys.append(previous)
         }
         return keys
+    }
+
+    /// The web texts' identity, whatever their order in the manifests.
+    static func digest(_ texts: [WebText]) -> String {
+        ContentHash.sha256(bytes: Array(texts.map { "\($0.manifest)\t\($0.id ?? "")\t\($0.text)" }.sorted().joined(separator: "\n").utf8))
     }
 
     /// Content hashes, from the cache for files unchanged since they were hashed (same path, size,
@@ -98,7 +116,7 @@ struct Planner {
                 continue
             }
             position[hash] = orders.count
-            orders.append(WorkOrder(input: item, contentHash: hash, sizeBytes: size, stageKeys: stageKeys(contentHash: hash), previous: nil, from: 0))
+            orders.append(WorkOrder(input: item, contentHash: hash, sizeBytes: size, stageKeys: [], previous: nil, from: 0))
         }
         plan.unique = orders.count
         return orders
@@ -106,18 +124,41 @@ struct Planner {
 
     private func decide(_ order: WorkOrder, previous: IndexedSource?, plan: inout Plan) {
         var order = order
+        order.stageKeys = stageKeys(contentHash: order.contentHash, webTexts: order.input.webTexts)
         order.previous = previous
         guard let previous else { plan.new += 1; plan.orders.append(order); return }
         if force { plan.changed += 1; plan.orders.append(order); return }
+        let renamed = previous.uri != order.input.uri || previous.externalID != order.input.externalID
         if previous.status == "error" {
-            if retryFailed { plan.retried += 1; plan.orders.append(order) } else { plan.skipped += 1 }
+            // An error names its file, so a renamed failure is read again, as a fresh run would.
+            if retryFailed || renamed {
+                plan.retried += 1; plan.orders.append(order)
+            } else if previous.retired {
+                plan.restored += 1; order.from = order.stageKeys.count; plan.orders.append(order)
+            } else {
+                plan.skipped += 1
+            }
             return
         }
         let same = zip(previous.stageKeys, order.stageKeys).prefix { $0 == $1 }.count
-        if same == order.stageKeys.count && previous.stageKeys.count == same { plan.skipped += 1; return }
+        if same == order.stageKeys.count && previous.stageKeys.count == same {
+            guard renamed || previous.retired else { plan.skipped += 1; return }
+            // Nothing to compute: the stored rows are written again under the new name, or brought back.
+            if previous.retired { plan.restored += 1 } else { plan.renamed += 1 }
+            order.from = same
+            plan.orders.append(order)
+            return
+        }
         plan.changed += 1
         // The output of the stages before the first changed one still stands: redo only the rest.
         order.from = same
         plan.orders.append(order)
+    }
+
+    /// Stored inputs that no current file has: the run retires them.
+    func vanished(_ index: [String: IndexedSource], _ plan: Plan) -> [String: [String]] {
+        var byShard: [String: [String]] = [:]
+        for (hash, entry) in index where !entry.retired && !plan.current.contains(hash) { byShard[entry.shard, default: []].append(hash) }
+        return byShard.mapValues { $0.sorted() }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// How a run ended, for the summary, the ledger and the exit code.
 public struct RunSummary: Sendable {
@@ -17,6 +18,12 @@ public struct RunSummary: Sendable {
     public var reused = 0
     public var retried = 0
     public var skipped = 0
+    /// Unchanged inputs found under another name: rewritten, nothing recomputed.
+    public var renamed = 0
+    /// Retired inputs whose file came back.
+    public var restored = 0
+    /// Inputs the shards held that no current file has: out of the views from this run on.
+    public var retired = 0
     public var processed = 0
     public var failed = 0
     public var partial = 0
@@ -51,13 +58,33 @@ public struct RunSummary: Sendable {
     mutating func take(_ plan: Plan) {
         inputsSeen = plan.inputsSeen; hashed = plan.hashed; unique = plan.unique; duplicates = plan.duplicates
         new = plan.new; changed = plan.changed; reused = plan.reused; retried = plan.retried; skipped = plan.skipped
+        renamed = plan.renamed; restored = plan.restored
     }
 
+    /// The figures as one JSON object: the ledger's `stats`.
     public var json: String {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The same figures as log metadata: numbers stay numbers and nested figures stay objects.
+    public var metadata: Logger.Metadata {
+        func value(_ v: Any) -> Logger.MetadataValue {
+            switch v {
+            case let i as Int: return .stringConvertible(i)
+            case let d as Double: return .stringConvertible(d)
+            case let d as [String: Any]: return .dictionary(d.mapValues(value))
+            default: return .string("\(v)")
+            }
+        }
+        return object.mapValues(value)
+    }
+
+    private var object: [String: Any] {
         var o: [String: Any] = [
             "inputs_seen": inputsSeen, "hashed": hashed, "unique": unique, "duplicates": duplicates, "new": new, "changed": changed, "reused": reused,
-            "retried": retried, "skipped": skipped, "processed": processed, "failed": failed, "partial": partial,
-            "frames": frames, "audio_segments": audioSegments, "texts": texts, "texts_kept": textsKept,
+            "retried": retried, "skipped": skipped, "renamed": renamed, "restored": restored, "retired": retired, "processed": processed,
+            "failed": failed, "partial": partial, "frames": frames, "audio_segments": audioSegments, "texts": texts, "texts_kept": textsKept,
             "texts_dropped": textsDropped, "texts_unpaired": textsUnpaired, "models_loaded": modelsLoaded.count,
             "wall_seconds": (wallSeconds * 1000).rounded() / 1000,
         ]
@@ -65,8 +92,7 @@ public struct RunSummary: Sendable {
         for s in stages { st[s.name] = s.counters.mapValues { ($0 * 1000).rounded() / 1000 } }
         o["stages"] = st
         if let fatal { o["fatal"] = fatal }
-        let data = (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        return o
     }
 }
 

@@ -33,6 +33,7 @@ public struct ScoreConfig: StageConfig {
         "score(\(metric);\(model.id);min=\(minimum.map { String($0) } ?? "-");top=\(topK.map(String.init) ?? "-"))"
     }
     public var models: [ModelRef] { [model] }
+    public var readsWebTexts: Bool { true }
 
     public func makeStage(models: ModelCache) throws -> any Stage {
         ScoreStage(config: self, scorer: metric == "clip" ? .clip(models.clip(model)) : .itc(models.retrieval(model)))

@@ -15,6 +15,9 @@ public protocol StageConfig: Sendable {
     var fingerprint: String { get }
     /// The checkpoints the stage needs.
     var models: [ModelRef] { get }
+    /// Whether the stage looks at the manifests' web texts: from the first such stage on, the work
+    /// keys cover those texts, so an edited manifest row reruns the text stages of its input only.
+    var readsWebTexts: Bool { get }
     func makeStage(models: ModelCache) throws -> any Stage
 }
 

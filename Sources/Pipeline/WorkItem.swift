@@ -108,8 +108,8 @@ struct WorkItem: Sendable {
         texts = order.input.webTexts.map { TextItem(origin: .web, text: $0.text, externalID: $0.id, producer: $0.manifest) }
     }
 
-    /// Rebuilds an input from what a shard holds, keeping the texts and scores of `keptStages` (and
-    /// the ingest's web texts); frames are decoded back from their bytes when `pictures` is set.
+    /// Rebuilds an input from what a shard holds, keeping the texts and scores of `keptStages`; frames
+    /// are decoded back from their bytes when `pictures` is set.
     init(reusing stored: InputWrite, order: WorkOrder, keptStages: Set<String>, pictures: Bool) throws {
         self.init(order)
         contentHash = stored.source.contentHash
@@ -131,9 +131,13 @@ struct WorkItem: Sendable {
                 audio.append(AudioSegment(index: m.idx, start: m.tStart, end: m.tEnd ?? m.tStart, sampleRate: m.sampleRate ?? 16_000, samples: samples))
             }
         }
+        // Web texts come from the manifests as they are now (an edited row replaces its text); the
+        // stored ones are matched to them only so that kept stages' scores stay attached.
         var textPosition: [Int: Int] = [:]
-        texts = []
-        for (position, t) in stored.texts.enumerated() where t.stage == nil || keptStages.contains(t.stage!) {
+        for (position, t) in stored.texts.enumerated() where t.stage == nil {
+            textPosition[position] = texts.firstIndex { $0.text == t.text && $0.externalID == t.externalID && $0.producer == t.producer }
+        }
+        for (position, t) in stored.texts.enumerated() where t.stage.map(keptStages.contains) ?? false {
             textPosition[position] = texts.count
             var item = TextItem(origin: TextItem.Origin(rawValue: t.origin) ?? .web, text: t.text, frame: t.mediaIndex.flatMap { framePosition[$0] },
                                 start: t.tStart, end: t.tEnd, externalID: t.externalID, producer: t.producer, settings: t.settings)

@@ -1,9 +1,9 @@
 /// The shard schema. `schemas/shard.sql` is this text; a test keeps the two equal.
 public enum ShardSchema {
-    public static let version = 1
+    public static let version = 2
 
     public static let sql = """
-    -- capfilt shard schema, version 1 (PRAGMA user_version = 1).
+    -- capfilt shard schema, version 2 (PRAGMA user_version = 2; version 1 shards are upgraded in place).
     -- One shard holds whole inputs: a source and all its media, texts and scores live in the same file.
 
     CREATE TABLE IF NOT EXISTS meta (
@@ -29,6 +29,9 @@ public enum ShardSchema {
     -- Every input seen, keyed by the SHA-256 of its bytes; unreadable files by 'path:' + SHA-256 of the path.
     -- stage_keys: a JSON list, one key per stage, each covering the input and the settings of that stage and
     -- all before it; a rerun redoes work from the first stage whose key changed.
+    -- retired_by: the run that found the input gone (its file deleted or replaced by other bytes). Retired
+    -- rows leave every view but stay, so an input that comes back costs no recomputation; `capfilt prune`
+    -- deletes them.
     CREATE TABLE IF NOT EXISTS sources (
         id           INTEGER PRIMARY KEY,
         content_hash TEXT NOT NULL UNIQUE,
@@ -50,7 +53,8 @@ public enum ShardSchema {
         stage_keys   TEXT,
         stats        TEXT,
         run_id       TEXT REFERENCES runs(id),
-        created_at   TEXT NOT NULL
+        created_at   TEXT NOT NULL,
+        retired_by   TEXT
     );
 
     -- Sampled frames (encoded images) and audio segments (16 kHz mono float32 little-endian).
@@ -132,7 +136,8 @@ public enum ShardSchema {
     FROM text_media tm
     JOIN texts t   ON t.id = tm.text_id
     JOIN media m   ON m.id = tm.media_id AND m.kind = 'frame'
-    JOIN sources s ON s.id = t.source_id;
+    JOIN sources s ON s.id = t.source_id
+    WHERE s.retired_by IS NULL;
 
     -- The curated set: pairs that no scoring stage dropped, with the frame image.
     CREATE VIEW IF NOT EXISTS curated_pairs AS
@@ -153,6 +158,10 @@ public enum ShardSchema {
 
     -- Inputs that failed, with FFmpeg's message.
     CREATE VIEW IF NOT EXISTS errors AS
-    SELECT id, uri, status, error FROM sources WHERE status <> 'ok';
+    SELECT id, uri, status, error FROM sources WHERE status <> 'ok' AND retired_by IS NULL;
+
+    -- The inputs the corpus has now (sources less the retired ones).
+    CREATE VIEW IF NOT EXISTS live_sources AS
+    SELECT * FROM sources WHERE retired_by IS NULL;
     """
 }

@@ -17,7 +17,7 @@ struct Capfilt: ParsableCommand {
         """,
         version: version,
         subcommands: [RunCommand.self, ValidateCommand.self, InspectCommand.self, FramesCommand.self, SynthCommand.self,
-                      ReportCommand.self, CaptionCommand.self, EmbedCommand.self, ScoreCommand.self, TokenizeCommand.self]
+                      ReportCommand.self, PruneCommand.self, CaptionCommand.self, EmbedCommand.self, ScoreCommand.self, TokenizeCommand.self]
     )
 }
 
@@ -46,8 +46,14 @@ enum Main {
         } catch {
             // Help, version and validation errors surface here too: ArgumentParser prints those itself.
             if isArgumentParserOutcome(error) { Capfilt.exit(withError: error) }
-            FileHandle.standardError.write(Data("capfilt: error: \(error)\n".utf8))
-            exit(exitCode(for: error))
+            let code = exitCode(for: error)
+            if LogSetup.format == .json {
+                JSONLogHandler.write(["ts": ISO8601DateFormatter().string(from: Date()), "level": "error", "logger": "capfilt",
+                                      "msg": "\(error)", "exit_code": Int(code)])
+            } else {
+                FileHandle.standardError.write(Data("capfilt: error: \(error)\n".utf8))
+            }
+            exit(code)
         }
     }
 

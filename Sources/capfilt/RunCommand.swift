@@ -24,11 +24,12 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Redo inputs that ended as errors in an earlier run.") var retryFailed = false
     @Flag(help: "Wait for another run on the same output to finish instead of exiting.") var wait = false
     @Option(help: "Log format on stderr: text or json.") var logFormat: LogFormat = .text
-    @Flag(help: "No progress bar or summary; only logs.") var quiet = false
+    @Flag(help: "No progress bar or human summary; logs stay.") var quiet = false
 
     func run() throws {
-        // JSON logs are for collectors (cron, systemd): they carry the run's info lines; a terminal gets the summary.
-        LogSetup.bootstrap(format: logFormat, level: quiet ? .warning : logFormat == .json ? .info : .notice)
+        // JSON logs are for collectors (cron, systemd): every line is an object, and the run's info lines
+        // (the last one with every figure) stand in for the summary a terminal gets.
+        LogSetup.bootstrap(format: logFormat, level: logFormat == .json ? .info : .notice)
         let logger = Logger(label: "capfilt.run")
         let config = try PipelineConfig.load(path: pipeline)
         var options = RunOptions()
@@ -44,7 +45,7 @@ struct RunCommand: ParsableCommand {
         options.progress = { progress.update(done: $0, total: $1) }
         let summary = try PipelineRunner(logger: logger, config: config, options: options).run()
         progress.finish()
-        if !quiet { print(SummaryText.render(summary)) }
+        if !quiet && logFormat == .text { print(SummaryText.render(summary)) }
         if summary.outcome != .ok { throw CommandExit(outcome: summary.outcome) }
     }
 }

@@ -34,8 +34,11 @@ struct ValidateCommand: ParsableCommand {
             let cache = try ModelCache(config.stages.flatMap(\.models))
             print("  models   \(cache.loaded.count) loaded in \(String(format: "%.2f", Date().timeIntervalSince(start))) s: \(cache.loaded.joined(separator: ", "))")
         }
-        let inputs = try Ingest.collect(config.inputs)
+        let (inputs, report) = try Ingest.survey(config.inputs)
         print("  inputs   \(inputs.count) files, \(inputs.reduce(0) { $0 + $1.webTexts.count }) web texts")
+        if report.manifestRows > 0 {
+            print("  manifest \(report.manifestRows) rows, \(report.rowsWithoutFile) naming no existing file")
+        }
         if listInputs { for i in inputs { print("    \(i.path)\(i.webTexts.isEmpty ? "" : "  [\(i.webTexts.count) texts]")") } }
     }
 }

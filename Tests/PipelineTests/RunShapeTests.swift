@@ -93,7 +93,7 @@ extension RunTests {
         let rows = try db().query("SELECT status, exit_code, finished_at, stats FROM runs")
         XCTAssertEqual(rows.count, 1)
         XCTAssertEqual(rows.first?[0].text, "failed")
-        XCTAssertEqual(rows.first?[1].int, Int64(ExitCode.fatal))
+        XCTAssertEqual(rows.first?[1].int, Int64(ExitCode.usage), "a missing manifest is a usage error")
         XCTAssertNotNil(rows.first?[2].text)
         XCTAssertTrue(rows.first?[3].text?.contains("alt.jsonl") ?? false, rows.first?[3].text ?? "")
     }
