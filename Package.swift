@@ -29,20 +29,22 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Synthetic corpora and the demo report: used by the CLI, the tests and the benchmarks, not core API.
+        .target(name: "Demo", dependencies: ["Media", "Store"]),
         .executableTarget(name: "capfilt", dependencies: [
-            "Pipeline", "Media", "Store", "Models",
+            "Pipeline", "Media", "Store", "Models", "Demo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .executableTarget(name: "capfilt-bench", dependencies: [
-            "Media", "Models", "Tensor",
+            "Media", "Models", "Tensor", "Demo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "MediaTests", dependencies: ["Media"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "Demo"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Media", "Store", "Models", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Media", "Store", "Models", "Demo", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: []),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor"], resources: [.copy("Fixtures")]),

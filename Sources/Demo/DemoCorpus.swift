@@ -76,10 +76,10 @@ public enum DemoCorpus {
                                                              SubtitleCue(start: options.seconds / 2, end: options.seconds - 0.5, text: "still \(scene.motion == "still" ? "resting" : "moving")")])
                 }
                 // A rotated file is stored sideways, as a phone would: the display matrix turns it upright.
-                let rotated = spec.video!.rotation == 90
-                if rotated { spec.video!.width = h; spec.video!.height = w }
+                let rotated = spec.video!.encoding.rotation == 90
+                if rotated { spec.video!.encoding.width = h; spec.video!.encoding.height = w }
                 let frames = spec.video!.frames
-                try MediaWriter.write(to: path, spec: spec, frame: { f in
+                try SyntheticMedia.write(to: path, spec: spec, frame: { f in
                     let img = render(scene, t: Double(f) / Double(max(1, frames - 1)), width: w, height: h)
                     return rotated ? img.rotated(clockwise: 270) : img
                 })
@@ -168,19 +168,4 @@ public enum DemoCorpus {
             return bg
         }
     }
-}
-
-/// A small deterministic generator (SplitMix64), so corpora are the same on every machine.
-public struct SplitMix {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    public mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    public mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
