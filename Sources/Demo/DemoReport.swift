@@ -35,52 +35,54 @@ public struct DemoReport: Sendable {
         let truths = try lines.map { try JSONDecoder().decode(Truth.self, from: Data($0.utf8)) }
         var report = DemoReport()
         for shard in ShardStore.shardFiles(in: output) {
-            let db = try Database(path: shard.path, readOnly: true)
+            let reader = try ShardReader(url: shard)
             for t in truths {
-                guard let source = try db.query("SELECT id FROM sources WHERE uri LIKE ? AND status <> 'error'", ["%/" + t.path]).first?[0].int else { continue }
-                // Web text: dropped when no frame kept it.
-                for w in try db.query("""
-                    SELECT t.id, (SELECT COUNT(*) FROM pairs p WHERE p.text_id = t.id AND p.kept) FROM texts t
-                    WHERE t.source_id = ? AND t.origin = 'web' AND t.external_id = ?
-                    """, [source, t.web_text_id]) {
-                    report.webTexts += 1
-                    if t.web_text_noisy { report.noisy += 1 }
-                    if (w[1].int ?? 0) == 0 {
-                        report.dropped += 1
-                        if t.web_text_noisy { report.droppedNoisy += 1 }
-                    }
+                guard let source = try reader.readSource(endingWith: t.path) else { continue }
+                for web in try reader.webTexts(source: source, externalID: t.web_text_id) {
+                    report.countWebText(web, noisy: t.web_text_noisy)
                 }
-                for c in try db.query("""
-                    SELECT t.text, (SELECT COUNT(*) FROM pairs p WHERE p.text_id = t.id AND p.kept) FROM texts t
-                    WHERE t.source_id = ? AND t.origin = 'synthetic'
-                    """, [source]) {
-                    let text = c[0].text ?? ""
-                    let parsed = SceneCaption.parse(text)
-                    let checks: [(String, Bool)] = [
-                        ("count", parsed?.count == t.count), ("color", parsed?.color == t.color),
-                        ("shape", parsed?.shape == t.shape), ("background", parsed?.background == t.background),
-                    ]
-                    for (name, ok) in checks {
-                        var a = report.perAttribute[name] ?? (0, 0)
-                        a.total += 1
-                        if ok { a.right += 1 }
-                        report.perAttribute[name] = a
-                    }
-                    let correct = checks.allSatisfy(\.1)
-                    report.captions += 1
-                    if correct { report.captionsCorrect += 1 }
-                    if (c[1].int ?? 0) > 0 {
-                        report.captionsKept += 1
-                        if correct { report.captionsKeptCorrect += 1 }
-                    }
-                    if report.examples.count < 6 || (!correct && report.examples.filter { !$0.correct }.count < 4) {
-                        let truthText = "\(["", "a", "two", "three"][min(3, t.count)]) \(t.color) \(t.shape)\(t.count > 1 ? "s" : "") on a \(t.background) background"
-                        report.examples.append((t.path, truthText, text, correct))
-                    }
+                for caption in try reader.syntheticTexts(source: source) {
+                    report.countCaption(caption, truth: t)
                 }
             }
         }
         return report
+    }
+
+    /// A web text is dropped when no frame kept it.
+    mutating func countWebText(_ web: KeptText, noisy isNoisy: Bool) {
+        webTexts += 1
+        if isNoisy { noisy += 1 }
+        if web.keptPairs == 0 {
+            dropped += 1
+            if isNoisy { droppedNoisy += 1 }
+        }
+    }
+
+    /// A caption is right when every attribute it names matches the truth.
+    mutating func countCaption(_ caption: KeptText, truth t: Truth) {
+        let parsed = SceneCaption.parse(caption.text)
+        let checks: [(String, Bool)] = [
+            ("count", parsed?.count == t.count), ("color", parsed?.color == t.color),
+            ("shape", parsed?.shape == t.shape), ("background", parsed?.background == t.background),
+        ]
+        for (name, ok) in checks {
+            var a = perAttribute[name] ?? (0, 0)
+            a.total += 1
+            if ok { a.right += 1 }
+            perAttribute[name] = a
+        }
+        let correct = checks.allSatisfy(\.1)
+        captions += 1
+        if correct { captionsCorrect += 1 }
+        if caption.keptPairs > 0 {
+            captionsKept += 1
+            if correct { captionsKeptCorrect += 1 }
+        }
+        if examples.count < 6 || (!correct && examples.filter { !$0.correct }.count < 4) {
+            let truthText = "\(["", "a", "two", "three"][min(3, t.count)]) \(t.color) \(t.shape)\(t.count > 1 ? "s" : "") on a \(t.background) background"
+            examples.append((t.path, truthText, caption.text, correct))
+        }
     }
 
     public var text: String {
