@@ -20,8 +20,9 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
 
-        .target(name: "Media", dependencies: ["CFFmpeg"]),
-        .target(name: "Store", dependencies: ["CSQLite"]),
+        // Swift 6 language mode (complete concurrency checking) target by target; the default below is 5.
+        .target(name: "Media", dependencies: ["CFFmpeg"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
         .target(name: "Models", dependencies: ["Tensor"]),
         .target(name: "Pipeline", dependencies: [
@@ -30,7 +31,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Synthetic corpora and the demo report: used by the CLI, the tests and the benchmarks, not core API.
-        .target(name: "Demo", dependencies: ["Media", "Store"]),
+        .target(name: "Demo", dependencies: ["Media", "Store"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(name: "capfilt", dependencies: [
             "Pipeline", "Media", "Store", "Models", "Demo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -2,7 +2,7 @@ import Foundation
 
 /// Reads the attribute words of a demo-domain caption ("two red circles on a blue background").
 public enum SceneCaption {
-    public struct Attributes: Equatable { public var count: Int; public var color: String; public var shape: String; public var background: String }
+    public struct Attributes: Sendable, Equatable { public var count: Int; public var color: String; public var shape: String; public var background: String }
 
     static let numbers = ["a": 1, "an": 1, "one": 1, "two": 2, "three": 3]
     static let colors: Set<String> = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
