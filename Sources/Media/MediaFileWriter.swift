@@ -80,6 +80,7 @@ public final class MediaFileWriter {
 
 /// Where a stream writer's packets go: one stream of the shared muxer.
 struct StreamOutput {
+    /// Holding the muxer keeps `stream`, which its context owns, valid for as long as the writer lives.
     let muxer: Muxer
     let stream: UnsafeMutablePointer<AVStream>
     let encoder: Encoder
