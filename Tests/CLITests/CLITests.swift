@@ -161,6 +161,19 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try capfilt(["nosuch"]).code, 64)
     }
 
+    func testPipelinesNamedInHelpExist() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let pattern = try NSRegularExpression(pattern: #"pipelines/[A-Za-z0-9_.-]+\.yaml"#)
+        for command in ["run", "validate"] {
+            let help = try capfilt([command, "--help"]).out
+            let names = pattern.matches(in: help, range: NSRange(help.startIndex..., in: help)).map { String(help[Range($0.range, in: help)!]) }
+            XCTAssertFalse(names.isEmpty, "\(command) --help names a pipeline file")
+            for name in names {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent(name).path), "\(command) --help names \(name)")
+            }
+        }
+    }
+
     func testFramesPrintsSelectedTimestamps() throws {
         _ = try capfilt(["synth", dir.appendingPathComponent("m").path, "--videos", "1", "--images", "0", "--seconds", "6", "--no-hostile", "--size", "128x96"])
         let r = try capfilt(["frames", dir.appendingPathComponent("m/videos/scene-000.mp4").path, "--sample", "every 2s"])

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import XCTest
+import Demo
 @testable import Pipeline
 
 /// The shipped demo models on scenes from a seed they were not trained on (training used seeds ≥ 1000):

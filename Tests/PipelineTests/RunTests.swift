@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import XCTest
+import Demo
 import Media
 import Models
 import Store
@@ -18,15 +19,15 @@ final class RunTests: XCTestCase {
         func frame(_ i: Int, _ w: Int, _ h: Int) -> RGBFrame {
             RGBFrame(width: w, height: h) { x, _ in (UInt8(i * 3 % 256), UInt8(x % 256), 90) }
         }
-        try MediaWriter.write(to: media.appendingPathComponent("plain.mp4").path,
-                              spec: MediaSpec(video: .init(codec: .h264, width: 64, height: 48, fps: 10, frames: 40, gop: 10)),
-                              frame: { frame($0, 64, 48) })
-        try MediaWriter.write(to: media.appendingPathComponent("talk.mkv").path,
-                              spec: MediaSpec(video: .init(codec: .mpeg4, width: 64, height: 48, fps: 10, frames: 40, gop: 10),
-                                              audio: .init(codec: .aac, sampleRate: 22_050, channels: 1, duration: 4),
-                                              subtitles: (codec: .subrip, cues: [SubtitleCue(start: 0.9, end: 2.1, text: "hello there"),
-                                                                                 SubtitleCue(start: 3.0, end: 3.5, text: "bye")])),
-                              frame: { frame($0, 64, 48) })
+        try SyntheticMedia.write(to: media.appendingPathComponent("plain.mp4").path,
+                                 spec: MediaSpec(video: .init(codec: .h264, width: 64, height: 48, fps: 10, frames: 40, gop: 10)),
+                                 frame: { frame($0, 64, 48) })
+        try SyntheticMedia.write(to: media.appendingPathComponent("talk.mkv").path,
+                                 spec: MediaSpec(video: .init(codec: .mpeg4, width: 64, height: 48, fps: 10, frames: 40, gop: 10),
+                                                 audio: .init(codec: .aac, sampleRate: 22_050, channels: 1, duration: 4),
+                                                 subtitles: (codec: .subrip, cues: [SubtitleCue(start: 0.9, end: 2.1, text: "hello there"),
+                                                                                    SubtitleCue(start: 3.0, end: 3.5, text: "bye")])),
+                                 frame: { frame($0, 64, 48) })
         try Data(try ImageEncoder(format: .png).encode(frame(1, 40, 30))).write(to: media.appendingPathComponent("still.png"))
         try Data().write(to: media.appendingPathComponent("zero.mp4"))
         try Data("not media at all".utf8).write(to: media.appendingPathComponent("fake.mkv"))
