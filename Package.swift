@@ -44,7 +44,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "MediaTests", dependencies: ["Media", "Demo"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"], exclude: ["Fixtures"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Media", "Store", "Models", "Demo", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: [], exclude: ["Fixtures"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),

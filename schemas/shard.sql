@@ -98,7 +98,8 @@ CREATE TABLE IF NOT EXISTS text_media (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS text_media_media ON text_media(media_id);
 
--- Every score ever computed for a pair. `kept` is the stage's decision (1 kept, 0 dropped, NULL none);
+-- Every score ever computed for a pair, by the stage that computed it (a filter and a score stage may
+-- both compute BLIP's ITC). `kept` is the stage's decision (1 kept, 0 dropped, NULL none);
 -- the value stays, so a pair can be re-thresholded in SQL without recomputing.
 CREATE TABLE IF NOT EXISTS scores (
     text_id   INTEGER NOT NULL REFERENCES texts(id) ON DELETE CASCADE,
@@ -108,9 +109,9 @@ CREATE TABLE IF NOT EXISTS scores (
     value     REAL NOT NULL,
     threshold REAL,
     kept      INTEGER,
-    stage     TEXT,
+    stage     TEXT NOT NULL DEFAULT '',
     run_id    TEXT,
-    PRIMARY KEY (text_id, media_id, metric, model)
+    PRIMARY KEY (text_id, media_id, metric, model, stage)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS scores_media ON scores(media_id);
 

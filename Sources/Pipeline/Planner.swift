@@ -134,7 +134,11 @@ struct Planner {
             if retryFailed || renamed {
                 plan.retried += 1; plan.orders.append(order)
             } else if previous.retired {
-                plan.restored += 1; order.from = order.stageKeys.count; plan.orders.append(order)
+                // Not read again (that takes --retry-failed): back in the views as it was.
+                plan.restored += 1
+                order.from = previous.stageKeys.count
+                order.stageKeys = previous.stageKeys
+                plan.orders.append(order)
             } else {
                 plan.skipped += 1
             }

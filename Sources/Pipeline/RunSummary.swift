@@ -124,11 +124,13 @@ final class RunTally: @unchecked Sendable {
     }
 
     /// Records a written input; returns how many inputs are done.
-    func record(_ item: WorkItem) -> Int {
+    /// `recomputed` is false for an input only written again (renamed or restored): an old failure
+    /// rewritten is not a failure of this run.
+    func record(_ item: WorkItem, recomputed: Bool) -> Int {
         let figures = item.textFigures
         return locked {
             summary.processed += 1
-            if item.status == "error" {
+            if item.status == "error" && recomputed {
                 summary.failed += 1
                 if summary.errorSamples.count < 20 { summary.errorSamples.append((item.input.uri, item.error ?? "")) }
             }

@@ -103,7 +103,8 @@ public enum ShardSchema {
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS text_media_media ON text_media(media_id);
 
-    -- Every score ever computed for a pair. `kept` is the stage's decision (1 kept, 0 dropped, NULL none);
+    -- Every score ever computed for a pair, by the stage that computed it (a filter and a score stage may
+    -- both compute BLIP's ITC). `kept` is the stage's decision (1 kept, 0 dropped, NULL none);
     -- the value stays, so a pair can be re-thresholded in SQL without recomputing.
     CREATE TABLE IF NOT EXISTS scores (
         text_id   INTEGER NOT NULL REFERENCES texts(id) ON DELETE CASCADE,
@@ -113,9 +114,9 @@ public enum ShardSchema {
         value     REAL NOT NULL,
         threshold REAL,
         kept      INTEGER,
-        stage     TEXT,
+        stage     TEXT NOT NULL DEFAULT '',
         run_id    TEXT,
-        PRIMARY KEY (text_id, media_id, metric, model)
+        PRIMARY KEY (text_id, media_id, metric, model, stage)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS scores_media ON scores(media_id);
 

@@ -61,13 +61,22 @@ public final class ShardStore {
                            [String(ShardSchema.version)])
             }
         } else if version == 1 {
-            // Version 2 retires vanished inputs instead of leaving them in every view.
+            // Version 2 retires vanished inputs instead of leaving them in every view, and keys scores
+            // by stage too, so a filter's ITC and a score stage's ITC of one model
+            // are two rows (a rerun of one must not take the other's row with it).
             try db.transaction {
                 try db.execute("""
                     ALTER TABLE sources ADD COLUMN retired_by TEXT;
                     DROP VIEW IF EXISTS capfilt_result; DROP VIEW IF EXISTS curated_pairs; DROP VIEW IF EXISTS pairs; DROP VIEW IF EXISTS errors;
+                    ALTER TABLE scores RENAME TO scores_v1;
+                    DROP INDEX IF EXISTS scores_media;
                     """)
                 try db.execute(ShardSchema.sql)
+                try db.execute("""
+                    INSERT INTO scores(text_id, media_id, metric, model, value, threshold, kept, stage, run_id)
+                        SELECT text_id, media_id, metric, model, value, threshold, kept, coalesce(stage, ''), run_id FROM scores_v1;
+                    DROP TABLE scores_v1;
+                    """)
                 try db.execute("PRAGMA user_version=\(ShardSchema.version)")
                 try db.run("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", [String(ShardSchema.version)])
             }
@@ -213,7 +222,7 @@ public final class ShardStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for sc in input.scores {
-                try insertScore.bind([textIDs[sc.text], mediaIDs[sc.media], sc.metric, sc.model, sc.value, sc.threshold, sc.kept, sc.stage, runID])
+                try insertScore.bind([textIDs[sc.text], mediaIDs[sc.media], sc.metric, sc.model, sc.value, sc.threshold, sc.kept, sc.stage ?? "", runID])
                 try insertScore.stepToEnd()
             }
             for m in input.models {
