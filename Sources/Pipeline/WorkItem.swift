@@ -244,7 +244,7 @@ struct WorkItem: Sendable {
         var s = storedSource ?? SourceRow(contentHash: contentHash, uri: input.uri, status: status)
         s.uri = input.uri
         s.status = status
-        s.externalID = input.externalID ?? s.externalID
+        s.externalID = input.externalID
         s.error = error
         s.sizeBytes = sizeBytes
         s.workKey = stageKeys.last
