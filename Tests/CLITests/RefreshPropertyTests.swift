@@ -39,7 +39,8 @@ final class RefreshPropertyTests: XCTestCase {
             counts[op.kind, default: 0] += 1
             log.append("step \(step): \(op.description)")
             let pipeline = try world.writePipeline(output: "inc", name: "inc.yaml")
-            if rng.next(100) < 15 {
+            let killed = rng.next(100) < 15
+            if killed {
                 kills += 1
                 try runKilled(pipeline, afterMilliseconds: 5 + rng.next(400))
             }
@@ -54,7 +55,9 @@ final class RefreshPropertyTests: XCTestCase {
                 let onlyA = a.filter { !b.contains($0) }.prefix(8), onlyB = b.filter { !a.contains($0) }.prefix(8)
                 return fail(seed, step, "incremental ≠ fresh\nonly incremental:\n  \(onlyA.joined(separator: "\n  "))\nonly fresh:\n  \(onlyB.joined(separator: "\n  "))")
             }
-            if op.textsOnly {
+            // After a finished run, a manifest-only change must not decode or caption (a killed run
+            // may have left inputs of the step before half done, so that step is not judged).
+            if op.textsOnly && step > 1 && !killed {
                 let stages = try lastRunStages("inc")
                 guard stages["decode"]?["in"] == nil, stages["caption"]?["in"] == nil else {
                     return fail(seed, step, "a manifest-only change decoded or captioned: \(stages)")
