@@ -39,7 +39,7 @@ struct Executor: Sendable {
                 return failed(item, stage: reader.config.name, error)
             }
         }
-        for stage in stages[max(0, from - 1)...] {
+        for stage in stages[min(stages.count, max(0, from - 1))...] {
             do {
                 let output = try measure(stage.name) { try stage.process(item.view) }.output
                 try item.apply(output, stage: stage.name)

@@ -130,12 +130,14 @@ struct Planner {
         if force { plan.changed += 1; plan.orders.append(order); return }
         let renamed = previous.uri != order.input.uri || previous.externalID != order.input.externalID
         if previous.status == "error" {
-            // An error names its file, so a renamed failure is read again, as a fresh run would.
-            if retryFailed || renamed {
-                plan.retried += 1; plan.orders.append(order)
-            } else if previous.retired {
-                // Not read again (that takes --retry-failed): back in the views as it was.
-                plan.restored += 1
+            if retryFailed || previous.uri != order.input.uri {
+                // An error names its file, so a renamed failure is read again, as a fresh run would.
+                plan.retried += 1
+                plan.orders.append(order)
+            } else if previous.retired || renamed {
+                // Not read again (that takes --retry-failed): written again as it was, back in the
+                // views or under its new manifest id.
+                if previous.retired { plan.restored += 1 } else { plan.renamed += 1 }
                 order.from = previous.stageKeys.count
                 order.stageKeys = previous.stageKeys
                 plan.orders.append(order)
