@@ -49,13 +49,16 @@ public enum Ingest {
         try survey(specs).inputs
     }
 
-    public static func survey(_ specs: [InputSpec]) throws -> (inputs: [InputItem], report: Report) {
+    /// `requireMatches` (validate) makes a folder input that lists no file an error: a wrong path or
+    /// include pattern would otherwise give an empty corpus silently. A run allows it, since a corpus
+    /// whose files were all deleted is a real state (its inputs are retired).
+    public static func survey(_ specs: [InputSpec], requireMatches: Bool = false) throws -> (inputs: [InputItem], report: Report) {
         var byPath: [String: InputItem] = [:]
         var report = Report()
         for spec in specs {
             switch spec {
             case let .folder(root, include, exclude):
-                for path in try listFolder(root, include: include, exclude: exclude) where byPath[path] == nil {
+                for path in try listFolder(root, include: include, exclude: exclude, requireMatches: requireMatches) where byPath[path] == nil {
                     byPath[path] = InputItem(path: path, uri: path, externalID: nil, webTexts: [])
                 }
             case let .manifest(url, format, pathField, textField, idField):
@@ -98,23 +101,47 @@ public enum Ingest {
         }
     }
 
-    static func listFolder(_ root: URL, include: [String], exclude: [String]) throws -> [String] {
+    static func listFolder(_ root: URL, include: [String], exclude: [String], requireMatches: Bool = false) throws -> [String] {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), isDir.boolValue else {
             throw IngestError(description: "input folder \(root.path) does not exist or is not a folder")
         }
         let inc = include.map(Glob.init), exc = exclude.map(Glob.init)
-        guard let walker = FileManager.default.enumerator(atPath: root.path) else { return [] }
         var out: [String] = []
-        while let rel = walker.nextObject() as? String {
-            let full = root.appendingPathComponent(rel).path
-            var d: ObjCBool = false
-            // Dangling links are kept: they become error rows instead of vanishing silently.
-            let exists = FileManager.default.fileExists(atPath: full, isDirectory: &d)
-            if exists && d.boolValue { continue }
+        var visited: Set<FileIdentity> = []
+        try walk(root.path, relative: "", visited: &visited) { rel, full in
             if inc.contains(where: { $0.matches(rel) }) && !exc.contains(where: { $0.matches(rel) }) { out.append(full) }
         }
+        if out.isEmpty && requireMatches {
+            throw IngestError(description: "input folder \(root.path) has no file matching include \(include.joined(separator: ", "))"
+                              + (exclude.isEmpty ? "" : " and not exclude \(exclude.joined(separator: ", "))"))
+        }
         return out.sorted()
+    }
+
+    /// A folder's device and inode, so a symlink loop is walked once.
+    private struct FileIdentity: Hashable { let device: UInt64; let inode: UInt64 }
+
+    /// Walks a folder depth-first, following symlinks to folders (a mount point linked in, say) but
+    /// entering each real folder once, so a link back up the tree ends instead of looping.
+    private static func walk(_ folder: String, relative: String, visited: inout Set<FileIdentity>,
+                             _ visit: (String, String) -> Void) throws {
+        var st = stat()
+        guard stat(folder, &st) == 0, visited.insert(FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))).inserted else { return }
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: folder) } catch {
+            throw IngestError(description: "cannot list the input folder \(folder): \(error.localizedDescription)")
+        }
+        for name in names.sorted() {
+            let full = folder + "/" + name, rel = relative.isEmpty ? name : relative + "/" + name
+            var target = stat()
+            // stat follows links; a dangling link fails and is kept as a file, so it becomes an error row.
+            if stat(full, &target) == 0 && (target.st_mode & S_IFMT) == S_IFDIR {
+                try walk(full, relative: rel, visited: &visited, visit)
+            } else {
+                visit(rel, full)
+            }
+        }
     }
 
     /// Rows as field → value, with their line numbers.

@@ -49,3 +49,43 @@ final class IngestTests: XCTestCase {
         XCTAssertEqual(report.rowsWithoutFile, 1, "other.png does not exist")
     }
 }
+
+final class IngestFolderTests: XCTestCase {
+    private func scratch(_ name: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// A folder input that is a symlink (a mount point linked in) lists the files behind it, symlinked
+    /// subfolders too, and a link back up the tree is walked once.
+    func testSymlinkedFoldersAreFollowedWithoutLoops() throws {
+        let dir = try scratch("ingest-links")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fm = FileManager.default
+        try fm.createDirectory(at: dir.appendingPathComponent("disk/sub"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: dir.appendingPathComponent("other"), withIntermediateDirectories: true)
+        for f in ["disk/a.mp4", "disk/sub/b.png", "other/c.jpg"] { try Data().write(to: dir.appendingPathComponent(f)) }
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("data").path, withDestinationPath: dir.appendingPathComponent("disk").path)
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("disk/linked").path, withDestinationPath: "../other")
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("disk/sub/loop").path, withDestinationPath: "..")
+        let items = try Ingest.collect([.folder(path: dir.appendingPathComponent("data"), include: InputSpec.defaultInclude, exclude: [])])
+        let data = dir.appendingPathComponent("data").path
+        XCTAssertEqual(items.map(\.path), ["\(data)/a.mp4", "\(data)/linked/c.jpg", "\(data)/sub/b.png"])
+    }
+
+    /// At validate, a folder input that lists no file is a usage error saying so; a run allows it.
+    func testFolderMatchingNothingIsAnErrorAtValidate() throws {
+        let dir = try scratch("ingest-empty")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data().write(to: dir.appendingPathComponent("notes.txt"))
+        let spec = InputSpec.folder(path: dir, include: InputSpec.defaultInclude, exclude: [])
+        XCTAssertThrowsError(try Ingest.survey([spec], requireMatches: true)) {
+            XCTAssertTrue($0 is IngestError)
+            XCTAssertTrue("\($0)".contains("input folder \(dir.path) has no file matching include **/*.mp4"), "\($0)")
+            XCTAssertEqual(ExitCode.for(error: $0), ExitCode.usage)
+        }
+        XCTAssertEqual(try Ingest.collect([spec]).count, 0)
+    }
+}
