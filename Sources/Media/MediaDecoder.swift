@@ -148,8 +148,11 @@ public enum MediaDecoder {
             clockStart = demuxer.info(v).startTime
             var sampler = try VideoSampler(demuxer: demuxer, stream: v, probe: probe, options: options)
             frameTimes = try sampler.run(stats: &stats, onFrame: onFrame)
-            if frameTimes.isEmpty && stats.corruptPackets > 0 {
-                throw FFmpegError(operation: "decode", message: stats.firstCorruption ?? "no frame could be decoded")
+            // A file that opens (its header is fine) but whose data yields no picture is not an input with
+            // no media: it is an error with a reason, whatever the sampling spec.
+            if frameTimes.isEmpty {
+                throw FFmpegError(operation: "decode", message: stats.firstCorruption
+                    ?? "the file opened but no video frame could be decoded (\(stats.packetsRead) packets read, \(stats.framesDecoded) frames decoded)")
             }
         } else if let a = demuxer.bestStream(.audio) {
             clockStart = demuxer.info(a).startTime
@@ -162,6 +165,10 @@ public enum MediaDecoder {
             let reader = SideStreamReader(demuxer: side, clockStart: clockStart, options: options,
                                           frameTimes: frameTimes, duration: probe.duration)
             (audio, cues) = try reader.run(stats: &stats)
+            if probe.kind == .audio && audio.isEmpty && options.audio != nil {
+                throw FFmpegError(operation: "decode", message: stats.firstCorruption
+                    ?? "the file opened but no audio could be decoded (\(stats.packetsRead) packets read)")
+            }
         }
         return DecodeResult(probe: probe, frameTimes: frameTimes, audio: audio, cues: cues, stats: stats)
     }
