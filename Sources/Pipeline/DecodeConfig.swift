@@ -58,10 +58,12 @@ public struct DecodeConfig: Sendable {
     }
 
     static func resize(_ node: SpecNode) throws -> ResizePolicy {
+        let forms = "none, {shortest: N, crop: center|none} or {fit: N | [width, height]}"
         if node.isScalar {
-            _ = try node.oneOf(["none"])
+            guard try node.string() == "none" else { throw node.error("\(node.path) must be one of: \(forms); found '\(try node.string())'") }
             return .none
         }
+        guard node.isMapping else { throw node.error("\(node.path) must be one of: \(forms)") }
         let m = try node.mapping(allowed: ["shortest", "crop", "fit"])
         if let fit = m["fit"] {
             if m["shortest"] != nil || m["crop"] != nil { throw node.error("\(node.path): 'fit' cannot be combined with 'shortest' or 'crop'") }

@@ -34,6 +34,7 @@ struct ValidateCommand: ParsableCommand {
             let cache = try ModelCache(config.stages.flatMap(\.models))
             print("  models   \(cache.loaded.count) loaded in \(String(format: "%.2f", Date().timeIntervalSince(start))) s: \(cache.loaded.joined(separator: ", "))")
         }
+        try OutputFolder.checkWritable(config.outputDirectory)
         let (inputs, report) = try Ingest.survey(config.inputs, requireMatches: true)
         print("  inputs   \(inputs.count) files, \(inputs.reduce(0) { $0 + $1.webTexts.count }) web texts")
         if report.manifestRows > 0 {
