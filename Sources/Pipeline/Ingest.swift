@@ -22,9 +22,14 @@ public enum InputSpec: Sendable, Equatable {
     case folder(path: URL, include: [String], exclude: [String])
     case manifest(path: URL, format: ManifestFormat, pathField: String, textField: String, idField: String)
 
-    public static let defaultInclude = ["**/*.mp4", "**/*.mkv", "**/*.mov", "**/*.webm", "**/*.avi", "**/*.m4v",
-                                        "**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.webp",
-                                        "**/*.mp3", "**/*.m4a", "**/*.wav", "**/*.flac", "**/*.mka", "**/*.ogg"]
+    /// Extensions of the containers this FFmpeg demuxes and decodes (checked against its demuxer and
+    /// decoder lists): MPEG-TS/PS, Ogg, ASF, FLV, MXF, DV, Y4M and still images besides the usual ones.
+    public static let videoExtensions = ["mp4", "m4v", "mov", "mkv", "webm", "avi", "ts", "mts", "m2ts", "mpg", "mpeg", "vob",
+                                         "ogv", "3gp", "3g2", "wmv", "asf", "flv", "mxf", "dv", "y4m"]
+    public static let imageExtensions = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+    public static let audioExtensions = ["mp3", "m4a", "wav", "flac", "mka", "ogg", "oga", "opus", "aac", "aif", "aiff",
+                                         "wma", "amr", "caf"]
+    public static let defaultInclude = (videoExtensions + imageExtensions + audioExtensions).map { "**/*.\($0)" }
 }
 
 public enum ManifestFormat: String, Sendable, CaseIterable {
