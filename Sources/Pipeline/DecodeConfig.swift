@@ -14,12 +14,16 @@ public struct DecodeConfig: Sendable {
     public var options: DecodeOptions
     public var imageFormat: ImageFormat
     public var quality: Int
+    /// Which kept frames a subtitle cue pairs with (`subtitles: {pair: overlap|nearest}`).
+    public var subtitlePairing: SubtitlePairing
 
-    public init(name: String = typeName, options: DecodeOptions, imageFormat: ImageFormat = .jpeg, quality: Int = 90) {
+    public init(name: String = typeName, options: DecodeOptions, imageFormat: ImageFormat = .jpeg, quality: Int = 90,
+                subtitlePairing: SubtitlePairing = .overlap) {
         self.name = name
         self.options = options
         self.imageFormat = imageFormat
         self.quality = quality
+        self.subtitlePairing = subtitlePairing
     }
 
     init(node: SpecNode) throws {
@@ -29,11 +33,19 @@ public struct DecodeConfig: Sendable {
         if let m = config["max_frames"] { options.maxFrames = try m.int(min: 1) }
         if let r = config["resize"] { options.resize = try DecodeConfig.resize(r) }
         if let a = config["audio"] { options.audio = try DecodeConfig.audio(a) }
-        if let s = config["subtitles"] { options.subtitles = try s.bool() }
+        var pairing = SubtitlePairing.overlap
+        if let s = config["subtitles"] {
+            if s.isScalar { options.subtitles = try s.bool() } else {
+                let m = try s.mapping(allowed: ["pair"])
+                options.subtitles = true
+                pairing = try m["pair"].map { SubtitlePairing(rawValue: try $0.oneOf(SubtitlePairing.allCases.map(\.rawValue)))! } ?? .overlap
+            }
+        }
         if let s = config["seek"] { options.allowSeeking = try s.bool() }
         let format = try config["image_format"].map { ImageFormat(rawValue: try $0.oneOf(ImageFormat.allCases.map(\.rawValue)))! } ?? .jpeg
         let quality = try config["quality"]?.int(min: 1, max: 100) ?? 90
-        self.init(name: try config["name"]?.string() ?? DecodeConfig.typeName, options: options, imageFormat: format, quality: quality)
+        self.init(name: try config["name"]?.string() ?? DecodeConfig.typeName, options: options, imageFormat: format, quality: quality,
+                  subtitlePairing: pairing)
     }
 
     static func sampling(_ node: SpecNode) throws -> SamplingSpec {
@@ -87,9 +99,15 @@ public struct DecodeConfig: Sendable {
         return a
     }
 
+    /// The default rule keeps the key it had before rules existed, so only a pipeline that uses
+    /// `nearest` gets new keys (and reruns its inputs).
+    private var subtitleKey: String {
+        options.subtitles && subtitlePairing != .overlap ? "\(options.subtitles)/\(subtitlePairing.rawValue)" : "\(options.subtitles)"
+    }
+
     public var fingerprint: String {
         var audio = "off"
         if let a = options.audio { audio = "\(a.sampleRate)/\(a.segmenting)/\(a.chunkSeconds)" }
-        return "decode(\(options.sampling);\(options.resize);max=\(options.maxFrames.map(String.init) ?? "-");\(imageFormat.rawValue)@\(quality);audio=\(audio);subs=\(options.subtitles))"
+        return "decode(\(options.sampling);\(options.resize);max=\(options.maxFrames.map(String.init) ?? "-");\(imageFormat.rawValue)@\(quality);audio=\(audio);subs=\(subtitleKey))"
     }
 }

@@ -30,8 +30,10 @@ struct MediaReader: Sendable {
                                     sceneScore: f.sceneScore))
         }
         let cues = result.cues.map { cue in
-            var text = TextItem(origin: .subtitle, text: cue.text, start: cue.start, end: cue.end, producer: "subtitle")
+            var text = TextItem(origin: .subtitle, text: cue.text, start: cue.start, end: cue.end, producer: "subtitle",
+                                settings: config.subtitlePairing.settings)
             text.stage = config.name
+            text.pairing = config.subtitlePairing
             return text
         }
         var counters: [String: Double] = [

@@ -18,6 +18,8 @@ public struct TextItem: Sendable {
     public var settings: String?
     /// The stage that made it (nil: ingest), so a rerun can keep the texts of the stages it does not redo.
     public var stage: String?
+    /// How a subtitle cue finds its frames under sparse sampling (the decode stage's `subtitles: {pair:}`).
+    public var pairing: SubtitlePairing = .overlap
     public init(origin: Origin, text: String, frame: Int? = nil, start: Double? = nil, end: Double? = nil,
                 externalID: String? = nil, producer: String? = nil, settings: String? = nil) {
         self.origin = origin; self.text = text; self.frame = frame; self.start = start; self.end = end
@@ -32,8 +34,26 @@ public struct TextItem: Sendable {
         case .web: return Array(times.indices)
         case .subtitle:
             guard let s = start, let e = end else { return [] }
-            return times.indices.filter { times[$0] >= s - 1e-6 && times[$0] < e }
+            let on = times.indices.filter { times[$0] >= s - 1e-6 && times[$0] < e }
+            guard on.isEmpty, pairing == .nearest, !times.isEmpty else { return on }
+            // Off screen at every kept frame: the kept frame closest to the cue's span (the earlier on a tie).
+            let gap = { (t: Double) in t < s ? s - t : t - e }
+            return [times.indices.min { gap(times[$0]) < gap(times[$1]) }!]
         }
+    }
+}
+
+/// Which kept frames a subtitle cue pairs with. `overlap`: those sampled while it is on screen (a cue
+/// between two sparse samples pairs with none); `nearest`: the same, or else the one nearest kept frame.
+public enum SubtitlePairing: String, Sendable, CaseIterable {
+    case overlap, nearest
+
+    /// What a cue's `settings` column holds when the rule is not the default, so a rerun that rebuilds
+    /// the cue from its stored row pairs it as the run that read it did.
+    var settings: String? { self == .overlap ? nil : #"{"pair":"\#(rawValue)"}"# }
+
+    init(settings: String?) {
+        self = SubtitlePairing.allCases.first { $0.settings == settings && $0.settings != nil } ?? .overlap
     }
 }
 
@@ -142,6 +162,7 @@ struct WorkItem: Sendable {
             var item = TextItem(origin: TextItem.Origin(rawValue: t.origin) ?? .web, text: t.text, frame: t.mediaIndex.flatMap { framePosition[$0] },
                                 start: t.tStart, end: t.tEnd, externalID: t.externalID, producer: t.producer, settings: t.settings)
             item.stage = t.stage
+            if item.origin == .subtitle { item.pairing = SubtitlePairing(settings: t.settings) }
             texts.append(item)
         }
         for sc in stored.scores {
