@@ -6,6 +6,16 @@ public struct WebText: Sendable, Equatable {
     public var id: String?
     /// `manifest:<file name>`, so a text can be traced back to where it came from.
     public var manifest: String
+    /// The span of the file the text describes (seconds; nil: from the start / to the end). A text with
+    /// a span pairs only with frames sampled inside it (`TextItem.frames(times:)`).
+    public var start: Double? = nil
+    public var end: Double? = nil
+
+    /// What identifies the text for the work keys (`Planner.digest`): a span enters only when given,
+    /// so manifests without spans keep their keys.
+    var identity: String {
+        "\(manifest)\t\(id ?? "")\t\(text)" + (start == nil && end == nil ? "" : "\t\(start.map { "\($0)" } ?? "")-\(end.map { "\($0)" } ?? "")")
+    }
 }
 
 /// One input file as ingest found it (before hashing).
@@ -20,7 +30,8 @@ public struct InputItem: Sendable {
 /// Where inputs come from, as written in the pipeline file.
 public enum InputSpec: Sendable, Equatable {
     case folder(path: URL, include: [String], exclude: [String])
-    case manifest(path: URL, format: ManifestFormat, pathField: String, textField: String, idField: String)
+    case manifest(path: URL, format: ManifestFormat, pathField: String, textField: String, idField: String,
+                  startField: String = "start", endField: String = "end")
 
     /// Extensions of the containers this FFmpeg demuxes and decodes (checked against its demuxer and
     /// decoder lists): MPEG-TS/PS, Ogg, ASF, FLV, MXF, DV, Y4M and still images besides the usual ones.
@@ -66,7 +77,7 @@ public enum Ingest {
                 for path in try listFolder(root, include: include, exclude: exclude, requireMatches: requireMatches) where byPath[path] == nil {
                     byPath[path] = InputItem(path: path, uri: path, externalID: nil, webTexts: [])
                 }
-            case let .manifest(url, format, pathField, textField, idField):
+            case let .manifest(url, format, pathField, textField, idField, startField, endField):
                 let rows = try readManifest(url, format: format)
                 try checkFields(rows, url: url, pathField: pathField, textField: textField)
                 report.manifestRows += rows.count
@@ -81,7 +92,8 @@ public enum Ingest {
                     let id = row[idField].flatMap { $0.isEmpty ? nil : $0 }
                     if item.externalID == nil { item.externalID = id }
                     if let t = row[textField]?.trimmingCharacters(in: .whitespacesAndNewlines), !t.isEmpty {
-                        let w = WebText(text: t, id: id, manifest: "manifest:\(url.lastPathComponent)")
+                        var w = WebText(text: t, id: id, manifest: "manifest:\(url.lastPathComponent)")
+                        (w.start, w.end) = try span(row, startField: startField, endField: endField, at: "\(url.path):\(line)")
                         if !item.webTexts.contains(w) { item.webTexts.append(w) }
                     }
                     byPath[path] = item
@@ -89,6 +101,22 @@ public enum Ingest {
             }
         }
         return (byPath.values.sorted { $0.path < $1.path }, report)
+    }
+
+    /// A row's optional time span: numbers of seconds, start before end.
+    static func span(_ row: [String: String], startField: String, endField: String, at place: String) throws -> (Double?, Double?) {
+        func seconds(_ field: String) throws -> Double? {
+            guard let raw = row[field]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+            guard let v = Double(raw), v.isFinite, v >= 0 else {
+                throw IngestError(description: "\(place): '\(field)' must be a number of seconds ≥ 0; found '\(raw)'")
+            }
+            return v
+        }
+        let (start, end) = (try seconds(startField), try seconds(endField))
+        if let start, let end, end <= start {
+            throw IngestError(description: "\(place): '\(endField)' (\(end)) must be after '\(startField)' (\(start))")
+        }
+        return (start, end)
     }
 
     /// A manifest whose configured path or text field is missing from every row, or from most rows, is

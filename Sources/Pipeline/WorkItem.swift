@@ -31,7 +31,10 @@ public struct TextItem: Sendable {
     func frames(times: [Double]) -> [Int] {
         switch origin {
         case .synthetic: return frame.map { [$0] } ?? []
-        case .web: return Array(times.indices)
+        case .web:
+            // A manifest text with a span describes only the frames sampled inside it.
+            guard start != nil || end != nil else { return Array(times.indices) }
+            return times.indices.filter { times[$0] >= (start ?? 0) - 1e-6 && times[$0] < (end ?? .infinity) }
         case .subtitle:
             guard let s = start, let e = end else { return [] }
             let on = times.indices.filter { times[$0] >= s - 1e-6 && times[$0] < e }
@@ -125,7 +128,9 @@ struct WorkItem: Sendable {
         contentHash = order.contentHash
         sizeBytes = order.sizeBytes
         stageKeys = order.stageKeys
-        texts = order.input.webTexts.map { TextItem(origin: .web, text: $0.text, externalID: $0.id, producer: $0.manifest) }
+        texts = order.input.webTexts.map {
+            TextItem(origin: .web, text: $0.text, start: $0.start, end: $0.end, externalID: $0.id, producer: $0.manifest)
+        }
     }
 
     /// Rebuilds an input from what a shard holds, keeping the texts and scores of `keptStages`; frames
@@ -155,7 +160,9 @@ struct WorkItem: Sendable {
         // stored ones are matched to them only so that kept stages' scores stay attached.
         var textPosition: [Int: Int] = [:]
         for (position, t) in stored.texts.enumerated() where t.stage == nil {
-            textPosition[position] = texts.firstIndex { $0.text == t.text && $0.externalID == t.externalID && $0.producer == t.producer }
+            textPosition[position] = texts.firstIndex {
+                $0.text == t.text && $0.externalID == t.externalID && $0.producer == t.producer && $0.start == t.tStart && $0.end == t.tEnd
+            }
         }
         for (position, t) in stored.texts.enumerated() where t.stage.map(keptStages.contains) ?? false {
             textPosition[position] = texts.count
