@@ -13,12 +13,18 @@ final class FrameConverter {
 
     /// Converts a decoded frame to display orientation and the policy's size.
     func rgb(_ frame: Frame, sampleAspectRatio: Double, rotation: Int, resize: ResizePolicy) throws -> RGBFrame {
+        // A JPEG's EXIF orientation comes with the decoded frame, not the stream.
+        let exif = frame.metadata("Orientation").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 1
+        return try rgb(frame, sampleAspectRatio: sampleAspectRatio, orientation: Orientation(exif: exif, clockwise: rotation), resize: resize)
+    }
+
+    private func rgb(_ frame: Frame, sampleAspectRatio: Double, orientation: Orientation, resize: ResizePolicy) throws -> RGBFrame {
         let f = frame.pointer.pointee
         let sarQ = f.sample_aspect_ratio
         let sar = sarQ.num > 0 && sarQ.den > 0 ? Double(sarQ.num) / Double(sarQ.den) : sampleAspectRatio
         var dw = max(1, Int((Double(f.width) * sar).rounded()))
         var dh = Int(f.height)
-        let quarterTurn = rotation == 90 || rotation == 270
+        let quarterTurn = orientation.swapsSides
         if quarterTurn { swap(&dw, &dh) }
         let plan = resize.plan(displayWidth: dw, displayHeight: dh)
         // Scale in the stored orientation, then turn: swscale cannot rotate.
@@ -26,7 +32,7 @@ final class FrameConverter {
         var image = try scale(frame, to: tw, th, format: AV_PIX_FMT_RGB24, bytesPerPixel: 3, cache: &context)
         let out = RGBFrame(width: tw, height: th, pixels: image)
         image = []
-        let turned = out.rotated(clockwise: rotation)
+        let turned = orientation.apply(out)
         return turned.cropped(x: plan.crop.x, y: plan.crop.y, width: plan.crop.w, height: plan.crop.h)
     }
 
