@@ -151,7 +151,7 @@ final class CLITests: XCTestCase {
     }
 
     func testEveryCommandHasHelpWithAnExample() throws {
-        for command in ["run", "validate", "inspect", "frames", "synth", "embed", "score", "tokenize"] {
+        for command in ["run", "validate", "inspect", "frames", "synth", "embed", "score", "match", "tokenize"] {
             let r = try capfilt([command, "--help"])
             XCTAssertEqual(r.code, 0, "\(command): \(r.err)")
             XCTAssertTrue(r.out.contains("USAGE: capfilt \(command)"), "\(command): \(r.out)")
