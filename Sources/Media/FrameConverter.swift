@@ -4,11 +4,11 @@ import CFFmpeg
 /// scaled, with sample aspect ratio, rotation and crop applied. Reused across frames of one stream.
 final class FrameConverter {
     private var context: OpaquePointer? = nil
-    private var thumbContext: OpaquePointer? = nil
+    private var sceneContext: OpaquePointer? = nil
 
     deinit {
         sws_freeContext(context)
-        sws_freeContext(thumbContext)
+        sws_freeContext(sceneContext)
     }
 
     /// Converts a decoded frame to display orientation and the policy's size.
@@ -36,9 +36,9 @@ final class FrameConverter {
         return turned.cropped(x: plan.crop.x, y: plan.crop.y, width: plan.crop.w, height: plan.crop.h)
     }
 
-    /// A small colour thumbnail for frame-difference scene detection (colour, so hue cuts count too).
-    func thumbnail(_ frame: Frame, width: Int, height: Int) throws -> [UInt8] {
-        try scale(frame, to: width, height, format: AV_PIX_FMT_RGB24, bytesPerPixel: 3, cache: &thumbContext)
+    /// The frame as packed RGB24 at its stored size (scene scores of non-YUV formats).
+    func fullSizeRGB(_ frame: Frame) throws -> [UInt8] {
+        try scale(frame, to: frame.width, frame.height, format: AV_PIX_FMT_RGB24, bytesPerPixel: 3, cache: &sceneContext)
     }
 
     private func scale(_ frame: Frame, to width: Int, _ height: Int, format: AVPixelFormat, bytesPerPixel: Int,

@@ -24,7 +24,7 @@ struct VideoSampler {
     /// Stands in for the timestamp of a frame that has none.
     private var lastFrameTime: Double
     private var seeking = SeekState()
-    private var scene = SceneDetector()
+    private var scene = SceneScore()
 
     init(demuxer: Demuxer, stream: Int, probe: MediaProbe, options: DecodeOptions) throws {
         self.demuxer = demuxer
@@ -226,8 +226,9 @@ struct VideoSampler {
         case .keyframes:
             return (frame.isKeyFrame || frame.isIntraCoded, nil)
         case let .scene(threshold, minGap):
-            let gray = try converter.thumbnail(frame, width: 48, height: 27)
-            let score = scene.score(gray, at: t, threshold: threshold, minGap: minGap)
+            let samples = try SceneScore.samples(frame, converter: converter)
+            let score = scene.score(samples.values, width: samples.width, height: samples.height, scale: samples.scale,
+                                    at: t, threshold: threshold, minGap: minGap)
             return (score != nil, score)
         }
     }
@@ -255,25 +256,3 @@ private struct SeekState {
     }
 }
 
-/// Scene sampling: the first frame, then every frame whose mean difference to the previous one reaches
-/// the threshold, at least the minimum gap after the last one chosen.
-private struct SceneDetector {
-    private var previous: [UInt8]? = nil
-    private var lastChosen = -Double.infinity
-
-    /// The difference that chooses the frame at `t` (1 for the first frame), or nil.
-    mutating func score(_ gray: [UInt8], at t: Double, threshold: Double, minGap: Double) -> Double? {
-        var score: Double? = nil
-        if let previous {
-            var sum = 0
-            for i in 0..<gray.count { sum += abs(Int(gray[i]) - Int(previous[i])) }
-            let diff = Double(sum) / Double(gray.count * 255)
-            if diff >= threshold && t - lastChosen >= minGap { score = diff }
-        } else {
-            score = 1
-        }
-        previous = gray
-        if score != nil { lastChosen = t }
-        return score
-    }
-}

@@ -108,6 +108,9 @@ public struct DecodeConfig: Sendable {
     public var fingerprint: String {
         var audio = "off"
         if let a = options.audio { audio = "\(a.sampleRate)/\(a.segmenting)/\(a.chunkSeconds)" }
-        return "decode(\(options.sampling);\(options.resize);max=\(options.maxFrames.map(String.init) ?? "-");\(imageFormat.rawValue)@\(quality);audio=\(audio);subs=\(subtitleKey))"
+        // Scene scores follow FFmpeg's `scene` since issue 11: scene-sampled inputs are read again.
+        var sampling = "\(options.sampling)"
+        if case .scene = options.sampling { sampling += "/ffmpeg-scene" }
+        return "decode(\(sampling);\(options.resize);max=\(options.maxFrames.map(String.init) ?? "-");\(imageFormat.rawValue)@\(quality);audio=\(audio);subs=\(subtitleKey))"
     }
 }
