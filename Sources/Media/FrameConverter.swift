@@ -5,6 +5,8 @@ import CFFmpeg
 final class FrameConverter {
     private var context: OpaquePointer? = nil
     private var sceneContext: OpaquePointer? = nil
+    /// Whether a converted frame's EXIF orientation turned it a quarter (its display size is swapped).
+    private(set) var exifSwapsSides = false
 
     deinit {
         sws_freeContext(context)
@@ -15,6 +17,7 @@ final class FrameConverter {
     func rgb(_ frame: Frame, sampleAspectRatio: Double, rotation: Int, resize: ResizePolicy) throws -> RGBFrame {
         // A JPEG's EXIF orientation comes with the decoded frame, not the stream.
         let exif = frame.metadata("Orientation").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 1
+        exifSwapsSides = Orientation(exif: exif).swapsSides
         return try rgb(frame, sampleAspectRatio: sampleAspectRatio, orientation: Orientation(exif: exif, clockwise: rotation), resize: resize)
     }
 

@@ -140,7 +140,7 @@ public enum MediaDecoder {
     public static func decode(path: String, options: DecodeOptions,
                               onFrame: (SampledFrame) throws -> Void) throws -> DecodeResult {
         let demuxer = try Demuxer(path: path)
-        let probe = try probe(demuxer)
+        var probe = try probe(demuxer)
         var stats = DecodeStats()
         var frameTimes: [Double] = []
         var clockStart = 0.0
@@ -148,6 +148,8 @@ public enum MediaDecoder {
             clockStart = demuxer.info(v).startTime
             var sampler = try VideoSampler(demuxer: demuxer, stream: v, probe: probe, options: options)
             frameTimes = try sampler.run(stats: &stats, onFrame: onFrame)
+            // A JPEG's EXIF orientation is known only once decoded: report the display size.
+            if sampler.converter.exifSwapsSides { swap(&probe.width, &probe.height) }
             // A file that opens (its header is fine) but whose data yields no picture is not an input with
             // no media: it is an error with a reason, whatever the sampling spec.
             if frameTimes.isEmpty {

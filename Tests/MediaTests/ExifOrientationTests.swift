@@ -57,7 +57,8 @@ final class ExifOrientationTests: XCTestCase {
             let bytes = withExif(try encoder.encode(stored(upright, orientation: k)), orientation: k)
             FileManager.default.createFile(atPath: path, contents: Data(bytes))
             var image: RGBFrame?
-            _ = try MediaDecoder.decode(path: path, options: DecodeOptions(sampling: .uniform(count: 1), audio: nil, subtitles: false)) { image = $0.image }
+            let result = try MediaDecoder.decode(path: path, options: DecodeOptions(sampling: .uniform(count: 1), audio: nil, subtitles: false)) { image = $0.image }
+            XCTAssertEqual([result.probe.width, result.probe.height], [64, 40], "orientation \(k): the source row's size is the display size")
             let got = try XCTUnwrap(image, "orientation \(k)")
             XCTAssertEqual([got.width, got.height], [64, 40], "orientation \(k)")
             for (x, y) in [(8, 5), (56, 5), (8, 35), (56, 35)] {
