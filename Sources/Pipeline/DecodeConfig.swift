@@ -7,7 +7,8 @@ import Media
 /// rerun that only changed later stages reuses its stored output.
 public struct DecodeConfig: Sendable {
     public static let typeName = "decode"
-    public static let keys = ["sample", "max_frames", "resize", "image_format", "quality", "audio", "subtitles", "seek"]
+    public static let keys = ["sample", "max_frames", "resize", "image_format", "quality", "audio", "subtitles", "seek",
+                              "video_stream", "audio_stream", "subtitle_streams"]
     public static let summary = "sample video frames (every/fps/keyframes/uniform/scene), resize, audio segments, subtitle cues"
 
     public var name: String
@@ -42,6 +43,11 @@ public struct DecodeConfig: Sendable {
             }
         }
         if let s = config["seek"] { options.allowSeeking = try s.bool() }
+        options.videoStream = try config["video_stream"].map(DecodeConfig.stream)
+        options.audioStream = try config["audio_stream"].map(DecodeConfig.stream)
+        if let s = config["subtitle_streams"] {
+            options.subtitleStreams = s.isScalar && (try? s.string()) == "all" ? nil : try (s.isScalar ? [s] : try s.list()).map(DecodeConfig.stream)
+        }
         let format = try config["image_format"].map { ImageFormat(rawValue: try $0.oneOf(ImageFormat.allCases.map(\.rawValue)))! } ?? .jpeg
         let quality = try config["quality"]?.int(min: 1, max: 100) ?? 90
         self.init(name: try config["name"]?.string() ?? DecodeConfig.typeName, options: options, imageFormat: format, quality: quality,
@@ -67,6 +73,19 @@ public struct DecodeConfig: Sendable {
         default:
             return .scene(threshold: try m["scene"]!.double(min: 0.0001, max: 1), minGap: try m["min_gap"]?.double(min: 0) ?? 0)
         }
+    }
+
+    /// A stream index in the file (0, 1, …) or a language tag ("eng").
+    static func stream(_ node: SpecNode) throws -> StreamChoice {
+        let text = try node.string()
+        if let i = Int(text) {
+            guard i >= 0 else { throw node.error("\(node.path) must be a stream index ≥ 0 or a language tag; found \(i)") }
+            return .index(i)
+        }
+        guard !text.isEmpty, text.allSatisfy(\.isLetter) else {
+            throw node.error("\(node.path) must be a stream index (0, 1, …) or a language tag such as 'eng'; found '\(text)'")
+        }
+        return .language(text)
     }
 
     static func resize(_ node: SpecNode) throws -> ResizePolicy {
@@ -111,6 +130,10 @@ public struct DecodeConfig: Sendable {
         // Scene scores follow FFmpeg's `scene` since issue 11: scene-sampled inputs are read again.
         var sampling = "\(options.sampling)"
         if case .scene = options.sampling { sampling += "/ffmpeg-scene" }
-        return "decode(\(sampling);\(options.resize);max=\(options.maxFrames.map(String.init) ?? "-");\(imageFormat.rawValue)@\(quality);audio=\(audio);subs=\(subtitleKey))"
+        // Stream choices enter the key only when made, so existing outputs keep theirs.
+        let streams = [("video", options.videoStream.map { "\($0)" }), ("audio", options.audioStream.map { "\($0)" }),
+                       ("subs", options.subtitleStreams.map { $0.map { "\($0)" }.joined(separator: ",") })]
+            .compactMap { name, v in v.map { ";\(name)_stream=\($0)" } }.joined()
+        return "decode(\(sampling)\(streams);\(options.resize);max=\(options.maxFrames.map(String.init) ?? "-");\(imageFormat.rawValue)@\(quality);audio=\(audio);subs=\(subtitleKey))"
     }
 }

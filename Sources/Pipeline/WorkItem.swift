@@ -51,12 +51,20 @@ public struct TextItem: Sendable {
 public enum SubtitlePairing: String, Sendable, CaseIterable {
     case overlap, nearest
 
-    /// What a cue's `settings` column holds when the rule is not the default, so a rerun that rebuilds
-    /// the cue from its stored row pairs it as the run that read it did.
-    var settings: String? { self == .overlap ? nil : #"{"pair":"\#(rawValue)"}"# }
+    /// What a cue's `settings` column holds: a rule other than the default (so a rerun that rebuilds the
+    /// cue from its stored row pairs it as the run that read it did) and the stream's language; nil
+    /// when there is neither.
+    func settings(language: String? = nil) -> String? {
+        var fields: [String: String] = [:]
+        if self != .overlap { fields["pair"] = rawValue }
+        if let language { fields["language"] = language }
+        guard !fields.isEmpty, let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
 
     init(settings: String?) {
-        self = SubtitlePairing.allCases.first { $0.settings == settings && $0.settings != nil } ?? .overlap
+        let fields = settings.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        self = (fields?["pair"] as? String).flatMap(SubtitlePairing.init(rawValue:)) ?? .overlap
     }
 }
 
