@@ -71,7 +71,7 @@ final class PipelineSchemaTests: XCTestCase {
 
 /// The JSON Schema subset the pipeline schema uses: type, enum, const, pattern, minimum/maximum,
 /// exclusiveMinimum, properties, required, additionalProperties: false, minProperties, items,
-/// minItems/maxItems, oneOf, allOf, if/then.
+/// minItems/maxItems, oneOf, anyOf, allOf, if/then.
 enum SchemaCheck {
     /// Yams gives mappings as [AnyHashable: Any]; the checker reads [String: Any].
     static func plain(_ v: Any) -> Any {
@@ -108,6 +108,9 @@ enum SchemaCheck {
         if let one = s["oneOf"] as? [Any] {
             let passing = one.filter { errors(value, $0, root: root, at: path).isEmpty }.count
             if passing != 1 { out.append("\(here): matches \(passing) of the oneOf forms, not one") }
+        }
+        if let any = s["anyOf"] as? [Any], !any.contains(where: { errors(value, $0, root: root, at: path).isEmpty }) {
+            out.append("\(here): matches none of the anyOf forms")
         }
         for clause in s["allOf"] as? [[String: Any]] ?? [] { out += errors(value, clause, root: root, at: path) }
         if let cond = s["if"], errors(value, cond, root: root, at: path).isEmpty, let then = s["then"] {
