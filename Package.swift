@@ -45,7 +45,8 @@ let package = Package(
 
         .testTarget(name: "MediaTests", dependencies: ["Media", "Demo"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"], exclude: ["Fixtures"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Media", "Store", "Models", "Demo", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Media", "Store", "Models", "Demo", .product(name: "Logging", package: "swift-log"),
+                                                    .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "CLITests", dependencies: [], exclude: ["Fixtures"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor"], resources: [.copy("Fixtures")]),

@@ -21,6 +21,8 @@ public struct StreamInfo: Sendable {
     public let startTime: Double
     public let duration: Double?
     public let isAttachedPicture: Bool
+    /// The container's language tag (ISO 639-2, e.g. "eng"), when it has one.
+    public let language: String?
 }
 
 /// Owning wrapper of an `AVFormatContext` opened for reading.
@@ -104,7 +106,8 @@ final class Demuxer {
             frameRate: fr.den > 0 ? av_q2d(fr) : 0,
             sampleRate: Int(par.sample_rate), channels: Int(par.ch_layout.nb_channels),
             startTime: start, duration: dur,
-            isAttachedPicture: (s.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC) != 0)
+            isAttachedPicture: (s.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC) != 0,
+            language: av_dict_get(s.pointee.metadata, "language", nil, 0).flatMap { $0.pointee.value.map { String(cString: $0) } })
     }
 
     /// libav's own choice of the best stream of a kind (what `ffmpeg` would map), or nil.
@@ -144,6 +147,22 @@ final class Demuxer {
             if (e.pointee.flags & AVINDEX_KEYFRAME) != 0 { result.append(e.pointee.timestamp) }
         }
         return result.sorted()
+    }
+
+    /// The stream of `kind` a choice names (its index in the file, or the first with that language),
+    /// or nil for no choice; a choice naming nothing is an error listing the streams there are.
+    func stream(_ kind: StreamKind, chosen choice: StreamChoice?) throws -> Int? {
+        guard let choice else { return nil }
+        let candidates = (0..<streamCount).filter { info($0).kind == kind }
+        let found: Int? = switch choice {
+        case .index(let i): candidates.contains(i) ? i : nil
+        case .language(let l): candidates.first { info($0).language?.lowercased() == l.lowercased() }
+        }
+        guard let found else {
+            let list = (0..<streamCount).map { i in let s = info(i); return "\(i) \(s.kind.rawValue) \(s.codec)\(s.language.map { " \($0)" } ?? "")" }
+            throw FFmpegError(operation: "select \(kind.rawValue) stream", message: "no \(kind.rawValue) stream \(choice) (streams: \(list.joined(separator: ", ")))")
+        }
+        return found
     }
 
     /// Tells the demuxer to drop every stream but these, so reading skips their packets cheaply.

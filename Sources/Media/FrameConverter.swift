@@ -4,21 +4,30 @@ import CFFmpeg
 /// scaled, with sample aspect ratio, rotation and crop applied. Reused across frames of one stream.
 final class FrameConverter {
     private var context: OpaquePointer? = nil
-    private var thumbContext: OpaquePointer? = nil
+    private var sceneContext: OpaquePointer? = nil
+    /// Whether a converted frame's EXIF orientation turned it a quarter (its display size is swapped).
+    private(set) var exifSwapsSides = false
 
     deinit {
         sws_freeContext(context)
-        sws_freeContext(thumbContext)
+        sws_freeContext(sceneContext)
     }
 
     /// Converts a decoded frame to display orientation and the policy's size.
     func rgb(_ frame: Frame, sampleAspectRatio: Double, rotation: Int, resize: ResizePolicy) throws -> RGBFrame {
+        // A JPEG's EXIF orientation comes with the decoded frame, not the stream.
+        let exif = frame.metadata("Orientation").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 1
+        exifSwapsSides = Orientation(exif: exif).swapsSides
+        return try rgb(frame, sampleAspectRatio: sampleAspectRatio, orientation: Orientation(exif: exif, clockwise: rotation), resize: resize)
+    }
+
+    private func rgb(_ frame: Frame, sampleAspectRatio: Double, orientation: Orientation, resize: ResizePolicy) throws -> RGBFrame {
         let f = frame.pointer.pointee
         let sarQ = f.sample_aspect_ratio
         let sar = sarQ.num > 0 && sarQ.den > 0 ? Double(sarQ.num) / Double(sarQ.den) : sampleAspectRatio
         var dw = max(1, Int((Double(f.width) * sar).rounded()))
         var dh = Int(f.height)
-        let quarterTurn = rotation == 90 || rotation == 270
+        let quarterTurn = orientation.swapsSides
         if quarterTurn { swap(&dw, &dh) }
         let plan = resize.plan(displayWidth: dw, displayHeight: dh)
         // Scale in the stored orientation, then turn: swscale cannot rotate.
@@ -26,13 +35,13 @@ final class FrameConverter {
         var image = try scale(frame, to: tw, th, format: AV_PIX_FMT_RGB24, bytesPerPixel: 3, cache: &context)
         let out = RGBFrame(width: tw, height: th, pixels: image)
         image = []
-        let turned = out.rotated(clockwise: rotation)
+        let turned = orientation.apply(out)
         return turned.cropped(x: plan.crop.x, y: plan.crop.y, width: plan.crop.w, height: plan.crop.h)
     }
 
-    /// A small colour thumbnail for frame-difference scene detection (colour, so hue cuts count too).
-    func thumbnail(_ frame: Frame, width: Int, height: Int) throws -> [UInt8] {
-        try scale(frame, to: width, height, format: AV_PIX_FMT_RGB24, bytesPerPixel: 3, cache: &thumbContext)
+    /// The frame as packed RGB24 at its stored size (scene scores of non-YUV formats).
+    func fullSizeRGB(_ frame: Frame) throws -> [UInt8] {
+        try scale(frame, to: frame.width, frame.height, format: AV_PIX_FMT_RGB24, bytesPerPixel: 3, cache: &sceneContext)
     }
 
     private func scale(_ frame: Frame, to width: Int, _ height: Int, format: AVPixelFormat, bytesPerPixel: Int,

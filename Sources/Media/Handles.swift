@@ -38,4 +38,10 @@ final class Frame {
     var isKeyFrame: Bool { pointer.pointee.key_frame != 0 }
     var isIntraCoded: Bool { pointer.pointee.pict_type == AV_PICTURE_TYPE_I }
     var bestEffortTimestamp: Int64 { pointer.pointee.best_effort_timestamp }
+
+    /// A frame metadata entry (the MJPEG decoder puts a JPEG's EXIF tags here, e.g. "Orientation").
+    func metadata(_ key: String) -> String? {
+        guard let entry = av_dict_get(pointer.pointee.metadata, key, nil, 0), let value = entry.pointee.value else { return nil }
+        return String(cString: value)
+    }
 }

@@ -36,6 +36,18 @@ public struct AudioOptions: Sendable, Equatable {
     }
 }
 
+/// A stream named in the pipeline: its index in the file, or a language tag ("eng").
+public enum StreamChoice: Sendable, Equatable, CustomStringConvertible {
+    case index(Int)
+    case language(String)
+    public var description: String {
+        switch self {
+        case .index(let i): return "\(i)"
+        case .language(let l): return "'\(l)'"
+        }
+    }
+}
+
 public struct DecodeOptions: Sendable {
     public var sampling: SamplingSpec
     public var resize: ResizePolicy
@@ -47,6 +59,10 @@ public struct DecodeOptions: Sendable {
     public var convertPixels: Bool
     /// Use the container index to seek over frames that will not be kept.
     public var allowSeeking: Bool
+    /// nil: FFmpeg's best video / audio stream, and every subtitle stream.
+    public var videoStream: StreamChoice? = nil
+    public var audioStream: StreamChoice? = nil
+    public var subtitleStreams: [StreamChoice]? = nil
     public init(sampling: SamplingSpec = .every(seconds: 1), resize: ResizePolicy = .none, maxFrames: Int? = nil,
                 audio: AudioOptions? = AudioOptions(), subtitles: Bool = true, convertPixels: Bool = true,
                 allowSeeking: Bool = true) {
@@ -111,9 +127,9 @@ public enum MediaDecoder {
         try probe(Demuxer(path: path))
     }
 
-    static func probe(_ demuxer: Demuxer) throws -> MediaProbe {
-        let video = videoStream(demuxer).map { demuxer.info($0) }
-        let audio = demuxer.bestStream(.audio).map { demuxer.info($0) }
+    static func probe(_ demuxer: Demuxer, options: DecodeOptions = DecodeOptions()) throws -> MediaProbe {
+        let video = try videoStream(demuxer, chosen: options.videoStream).map { demuxer.info($0) }
+        let audio = try (demuxer.stream(.audio, chosen: options.audioStream) ?? demuxer.bestStream(.audio)).map { demuxer.info($0) }
         let subtitles = (0..<demuxer.streamCount).filter { demuxer.info($0).kind == .subtitle }.count
         let kind: MediaKind
         if let _ = video { kind = imageContainers.contains(demuxer.formatName) ? .image : .video }
@@ -132,7 +148,8 @@ public enum MediaDecoder {
                           subtitleStreams: subtitles)
     }
 
-    private static func videoStream(_ demuxer: Demuxer) -> Int? {
+    private static func videoStream(_ demuxer: Demuxer, chosen: StreamChoice? = nil) throws -> Int? {
+        if let chosen = try demuxer.stream(.video, chosen: chosen) { return chosen }
         if let best = demuxer.bestStream(.video), !demuxer.info(best).isAttachedPicture { return best }
         return (0..<demuxer.streamCount).first { let i = demuxer.info($0); return i.kind == .video && !i.isAttachedPicture }
     }
@@ -140,18 +157,23 @@ public enum MediaDecoder {
     public static func decode(path: String, options: DecodeOptions,
                               onFrame: (SampledFrame) throws -> Void) throws -> DecodeResult {
         let demuxer = try Demuxer(path: path)
-        let probe = try probe(demuxer)
+        var probe = try probe(demuxer, options: options)
         var stats = DecodeStats()
         var frameTimes: [Double] = []
         var clockStart = 0.0
-        if let v = videoStream(demuxer) {
+        if let v = try videoStream(demuxer, chosen: options.videoStream) {
             clockStart = demuxer.info(v).startTime
             var sampler = try VideoSampler(demuxer: demuxer, stream: v, probe: probe, options: options)
             frameTimes = try sampler.run(stats: &stats, onFrame: onFrame)
-            if frameTimes.isEmpty && stats.corruptPackets > 0 {
-                throw FFmpegError(operation: "decode", message: stats.firstCorruption ?? "no frame could be decoded")
+            // A JPEG's EXIF orientation is known only once decoded: report the display size.
+            if sampler.converter.exifSwapsSides { swap(&probe.width, &probe.height) }
+            // A file that opens (its header is fine) but whose data yields no picture is not an input with
+            // no media: it is an error with a reason, whatever the sampling spec.
+            if frameTimes.isEmpty {
+                throw FFmpegError(operation: "decode", message: stats.firstCorruption
+                    ?? "the file opened but no video frame could be decoded (\(stats.packetsRead) packets read, \(stats.framesDecoded) frames decoded)")
             }
-        } else if let a = demuxer.bestStream(.audio) {
+        } else if let a = try demuxer.stream(.audio, chosen: options.audioStream) ?? demuxer.bestStream(.audio) {
             clockStart = demuxer.info(a).startTime
         }
         var audio: [AudioSegment] = []
@@ -162,6 +184,10 @@ public enum MediaDecoder {
             let reader = SideStreamReader(demuxer: side, clockStart: clockStart, options: options,
                                           frameTimes: frameTimes, duration: probe.duration)
             (audio, cues) = try reader.run(stats: &stats)
+            if probe.kind == .audio && audio.isEmpty && options.audio != nil {
+                throw FFmpegError(operation: "decode", message: stats.firstCorruption
+                    ?? "the file opened but no audio could be decoded (\(stats.packetsRead) packets read)")
+            }
         }
         return DecodeResult(probe: probe, frameTimes: frameTimes, audio: audio, cues: cues, stats: stats)
     }

@@ -59,15 +59,17 @@ public final class MediaFileWriter {
         return try VideoStreamWriter(encoding: encoding, encoder: encoder, output: StreamOutput(muxer: muxer, stream: stream, encoder: encoder))
     }
 
-    public func addAudio(_ encoding: AudioEncoding) throws -> AudioStreamWriter {
+    public func addAudio(_ encoding: AudioEncoding, language: String? = nil) throws -> AudioStreamWriter {
         let encoder = try AudioStreamWriter.encoder(encoding, globalHeader: muxer.needsGlobalHeader)
         let stream = try muxer.addStream(for: encoder)
+        if let language { try muxer.setLanguage(language, of: stream) }
         return try AudioStreamWriter(encoding: encoding, encoder: encoder, output: StreamOutput(muxer: muxer, stream: stream, encoder: encoder))
     }
 
-    public func addSubtitles(_ encoding: SubtitleEncoding) throws -> SubtitleStreamWriter {
+    public func addSubtitles(_ encoding: SubtitleEncoding, language: String? = nil) throws -> SubtitleStreamWriter {
         let encoder = try SubtitleStreamWriter.encoder(encoding)
         let stream = try muxer.addStream(for: encoder)
+        if let language { try muxer.setLanguage(language, of: stream) }
         return try SubtitleStreamWriter(encoder: encoder, output: StreamOutput(muxer: muxer, stream: stream, encoder: encoder))
     }
 

@@ -35,6 +35,11 @@ final class Muxer {
         return s
     }
 
+    /// Tags a stream with its language (ISO 639-2, e.g. "eng"), as the container stores it.
+    func setLanguage(_ language: String, of stream: UnsafeMutablePointer<AVStream>) throws {
+        try check(av_dict_set(&stream.pointee.metadata, "language", language, 0), "av_dict_set(language)")
+    }
+
     /// Stores a clockwise display rotation as the stream's display matrix (what phones write).
     func setRotation(_ degrees: Int, of stream: UnsafeMutablePointer<AVStream>) {
         let size = 9 * MemoryLayout<Int32>.size

@@ -52,6 +52,18 @@ public struct RGBFrame: Sendable, Equatable {
         return RGBFrame(width: nw, height: nh, pixels: out)
     }
 
+    /// Mirrored left to right.
+    public func mirrored() -> RGBFrame {
+        var out = [UInt8](repeating: 0, count: pixels.count)
+        for y in 0..<height {
+            for x in 0..<width {
+                let s = (y * width + x) * 3, t = (y * width + width - 1 - x) * 3
+                out[t] = pixels[s]; out[t + 1] = pixels[s + 1]; out[t + 2] = pixels[s + 2]
+            }
+        }
+        return RGBFrame(width: width, height: height, pixels: out)
+    }
+
     public func cropped(x: Int, y: Int, width cw: Int, height ch: Int) -> RGBFrame {
         precondition(x >= 0 && y >= 0 && x + cw <= width && y + ch <= height)
         if x == 0 && y == 0 && cw == width && ch == height { return self }
@@ -93,5 +105,28 @@ public enum ResizePolicy: Sendable, Equatable, Codable {
             let sh = max(1, Int((Double(dh) * scale).rounded()))
             return (sw, sh, (0, 0, sw, sh))
         }
+    }
+}
+
+/// How a stored picture is turned for display: mirrored left to right first, then turned clockwise.
+/// Video display matrices give a turn; JPEG EXIF orientations 1–8 give all eight.
+struct Orientation: Equatable {
+    var mirror = false
+    var clockwise = 0
+
+    /// EXIF Orientation (TIFF tag 0x0112): 2 mirror, 3 half turn, 4 flip (mirror + half turn),
+    /// 5 transpose (mirror + 270), 6 quarter turn clockwise, 7 transverse (mirror + 90), 8 270.
+    init(exif: Int, clockwise base: Int = 0) {
+        let table: [Int: (Bool, Int)] = [2: (true, 0), 3: (false, 180), 4: (true, 180), 5: (true, 270),
+                                         6: (false, 90), 7: (true, 90), 8: (false, 270)]
+        let (m, turn) = table[exif] ?? (false, 0)
+        mirror = m
+        clockwise = (base + turn) % 360
+    }
+
+    var swapsSides: Bool { clockwise == 90 || clockwise == 270 }
+
+    func apply(_ image: RGBFrame) -> RGBFrame {
+        (mirror ? image.mirrored() : image).rotated(clockwise: clockwise)
     }
 }

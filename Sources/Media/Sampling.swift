@@ -10,8 +10,8 @@ public enum SamplingSpec: Sendable, Equatable, CustomStringConvertible {
     case keyframes
     /// `count` frames at the centres of `count` equal parts of the video.
     case uniform(count: Int)
-    /// The first frame, then every frame whose mean absolute difference to the previous one (0…1, on a
-    /// small colour thumbnail) reaches `threshold`, at least `minGap` seconds after the last one kept.
+    /// The first frame, then every frame whose FFmpeg `scene` score (`SceneScore`) reaches `threshold`,
+    /// at least `minGap` seconds after the last one kept.
     case scene(threshold: Double, minGap: Double)
 
     public var description: String {

@@ -12,7 +12,7 @@ struct SideStreamReader {
 
     func run(stats: inout DecodeStats) throws -> ([AudioSegment], [SubtitleCue]) {
         var audio = try openAudio()
-        let subtitleDecoders = openSubtitles()
+        let subtitleDecoders = try openSubtitles()
         let keep = Set(subtitleDecoders.keys).union(audio.map { [$0.stream] } ?? [])
         guard !keep.isEmpty else { return ([], []) }
         demuxer.keepOnly(keep)
@@ -27,6 +27,7 @@ struct SideStreamReader {
             } else if let decoder = subtitleDecoders[index] {
                 guard let decoded = try? decoder.decodeSubtitle(packet) else { stats.corruptPackets += 1; continue }
                 for var cue in decoded {
+                    cue.language = demuxer.info(index).language
                     cue.start -= clockStart
                     cue.end -= clockStart
                     cues.append(cue)
@@ -38,7 +39,8 @@ struct SideStreamReader {
     }
 
     private func openAudio() throws -> AudioSegmentReader? {
-        guard let opts = options.audio, let stream = demuxer.bestStream(.audio) else { return nil }
+        guard let opts = options.audio,
+              let stream = try demuxer.stream(.audio, chosen: options.audioStream) ?? demuxer.bestStream(.audio) else { return nil }
         let decoder = try Decoder(demuxer: demuxer, stream: stream)
         let resampler = try AudioResampler(decoder: decoder, outputRate: opts.sampleRate)
         // Samples are placed on the video clock: the audio stream may start a little before or after it.
@@ -47,11 +49,12 @@ struct SideStreamReader {
                                       cutter: SegmentCutter(options: opts, frameTimes: frameTimes, duration: duration))
     }
 
-    /// A decoder per subtitle stream; streams FFmpeg cannot decode are left out.
-    private func openSubtitles() -> [Int: Decoder] {
+    /// A decoder per subtitle stream read (all, or those chosen); streams FFmpeg cannot decode are left out.
+    private func openSubtitles() throws -> [Int: Decoder] {
         guard options.subtitles else { return [:] }
+        let chosen = try options.subtitleStreams.map { try Set($0.compactMap { try demuxer.stream(.subtitle, chosen: $0) }) }
         var decoders: [Int: Decoder] = [:]
-        for i in 0..<demuxer.streamCount where demuxer.info(i).kind == .subtitle {
+        for i in 0..<demuxer.streamCount where demuxer.info(i).kind == .subtitle && chosen?.contains(i) ?? true {
             if let d = try? Decoder(demuxer: demuxer, stream: i) { decoders[i] = d }
         }
         return decoders

@@ -5,8 +5,10 @@ public struct SubtitleCue: Sendable, Equatable {
     public var start: Double
     public var end: Double
     public var text: String
-    public init(start: Double, end: Double, text: String) {
-        self.start = start; self.end = end; self.text = text
+    /// The subtitle stream's language tag, when the container has one.
+    public var language: String?
+    public init(start: Double, end: Double, text: String, language: String? = nil) {
+        self.start = start; self.end = end; self.text = text; self.language = language
     }
 }
 

@@ -24,7 +24,7 @@ struct VideoSampler {
     /// Stands in for the timestamp of a frame that has none.
     private var lastFrameTime: Double
     private var seeking = SeekState()
-    private var scene = SceneDetector()
+    private var scene = SceneScore()
 
     init(demuxer: Demuxer, stream: Int, probe: MediaProbe, options: DecodeOptions) throws {
         self.demuxer = demuxer
@@ -64,22 +64,26 @@ struct VideoSampler {
     mutating func run(stats: inout DecodeStats, onFrame: (SampledFrame) throws -> Void) throws -> [Double] {
         stats.indexedKeyframes = keyframes.count
         defer { stats.indexedKeyframes = keyframes.count }
-        while !isDone {
-            guard try demuxer.read(into: packet) else { break }
-            defer { packet.unref() }
-            guard packet.streamIndex == stream else { continue }
-            stats.packetsRead += 1
-            let time = packetTime()
-            seeking.checkLanding(packetTime: time)
-            if try seekTowardsTarget(packetTime: time, stats: &stats) { continue }
-            try decodePacket(packetTime: time, stats: &stats, onFrame: onFrame)
-        }
-        if !isDone {
-            // The decoder holds frames back (B-frame reordering, frame threads): drain it at the end.
-            decoder.skip(.nothing)
-            _ = try? decoder.send(nil)
-            try drain(stats: &stats, onFrame: onFrame)
-        }
+        repeat {
+            seeking.steppedBack = false
+            while !isDone {
+                guard try demuxer.read(into: packet) else { break }
+                defer { packet.unref() }
+                guard packet.streamIndex == stream else { continue }
+                stats.packetsRead += 1
+                let time = packetTime()
+                seeking.checkLanding(packetTime: time)
+                if try seekTowardsTarget(packetTime: time, stats: &stats) { continue }
+                try decodePacket(packetTime: time, stats: &stats, onFrame: onFrame)
+            }
+            if !isDone {
+                // The decoder holds frames back (B-frame reordering, frame threads): drain it at the end.
+                decoder.skip(.nothing)
+                _ = try? decoder.send(nil)
+                try drain(stats: &stats, onFrame: onFrame)
+            }
+            // A step back while draining at the end: read on from where it landed.
+        } while seeking.steppedBack && !isDone
         return times
     }
 
@@ -106,6 +110,7 @@ struct VideoSampler {
             // A guess was made without the index; the seek may have loaded it (Matroska cues).
             if guessed { keyframes = indexedKeyframes() }
             seeking.maxSent = -Double.infinity
+            seeking.verify = (target, 0)
             return true
         }
         decoder.skip(packetTime < target - frameDuration * 1.5 ? .nonReference : .nothing)
@@ -131,8 +136,10 @@ struct VideoSampler {
     private mutating func decodePacket(packetTime: Double, stats: inout DecodeStats,
                                        onFrame: (SampledFrame) throws -> Void) throws {
         seeking.maxSent = max(seeking.maxSent, packetTime)
+        seeking.steppedBack = false
         var sent = false
-        while !sent {
+        // A step back while draining leaves this packet behind: it belongs where decoding was.
+        while !sent && !seeking.steppedBack {
             do {
                 sent = try decoder.send(packet)
             } catch let error as FFmpegError {
@@ -165,6 +172,15 @@ struct VideoSampler {
     private mutating func takeIfSelected(stats: inout DecodeStats, onFrame: (SampledFrame) throws -> Void) throws {
         stats.framesDecoded += 1
         let t = frameTime()
+        if let (target, back) = seeking.verify {
+            // Containers without a keyframe index (MPEG-TS/PS) land on a packet by timestamp; decoding
+            // starts at the next keyframe, which may be past the target. Step back until it is not.
+            if t > target + frameDuration * 0.5 {
+                try stepBack(from: target, by: back, stats: &stats)
+                return
+            }
+            seeking.verify = nil
+        }
         let (selected, score) = try select(at: t)
         guard selected else { return }
         var image: RGBFrame? = nil
@@ -175,6 +191,21 @@ struct VideoSampler {
         }
         try onFrame(SampledFrame(index: times.count, time: t, image: image, isKeyframe: frame.isKeyFrame, sceneScore: score))
         times.append(t)
+    }
+
+    /// Seeks `by` seconds (doubling, from 1) before `target`; past 32 s, back to the start with no
+    /// more seeking. Frames before the target are decoded again but never re-taken: the schedule
+    /// only takes frames at or after its current target.
+    private mutating func stepBack(from target: Double, by back: Double, stats: inout DecodeStats) throws {
+        let distance = back == 0 ? 1 : back * 2
+        let to = distance > 32 ? -info.startTime - 1 : target - distance
+        if distance > 32 { seeking.disabled = true }
+        try demuxer.seek(stream: stream, to: Int64(((to + info.startTime) / timeBase).rounded(.down)))
+        decoder.flush()
+        stats.seeks += 1
+        seeking.verify = distance > 32 ? nil : (target, distance)
+        seeking.steppedBack = true
+        seeking.maxSent = -Double.infinity
     }
 
     private mutating func frameTime() -> Double {
@@ -195,8 +226,9 @@ struct VideoSampler {
         case .keyframes:
             return (frame.isKeyFrame || frame.isIntraCoded, nil)
         case let .scene(threshold, minGap):
-            let gray = try converter.thumbnail(frame, width: 48, height: 27)
-            let score = scene.score(gray, at: t, threshold: threshold, minGap: minGap)
+            let samples = try SceneScore.samples(frame, converter: converter)
+            let score = scene.score(samples.values, width: samples.width, height: samples.height, scale: samples.scale,
+                                    at: t, threshold: threshold, minGap: minGap)
             return (score != nil, score)
         }
     }
@@ -210,6 +242,11 @@ private struct SeekState {
     /// Set by a seek: where decoding stood before it, checked against the first packet after it.
     var landedCheck: Double? = nil
     var disabled = false
+    /// After a seek towards `target`: the first frame decoded must not be past it (`back`: how far
+    /// before the target the last step back went, 0 before any).
+    var verify: (target: Double, back: Double)? = nil
+    /// Set when a step back happened while the current packet was being sent.
+    var steppedBack = false
 
     /// A seek that lands before what was already decoded gains nothing: read on linearly instead.
     mutating func checkLanding(packetTime: Double) {
@@ -219,25 +256,3 @@ private struct SeekState {
     }
 }
 
-/// Scene sampling: the first frame, then every frame whose mean difference to the previous one reaches
-/// the threshold, at least the minimum gap after the last one chosen.
-private struct SceneDetector {
-    private var previous: [UInt8]? = nil
-    private var lastChosen = -Double.infinity
-
-    /// The difference that chooses the frame at `t` (1 for the first frame), or nil.
-    mutating func score(_ gray: [UInt8], at t: Double, threshold: Double, minGap: Double) -> Double? {
-        var score: Double? = nil
-        if let previous {
-            var sum = 0
-            for i in 0..<gray.count { sum += abs(Int(gray[i]) - Int(previous[i])) }
-            let diff = Double(sum) / Double(gray.count * 255)
-            if diff >= threshold && t - lastChosen >= minGap { score = diff }
-        } else {
-            score = 1
-        }
-        previous = gray
-        if score != nil { lastChosen = t }
-        return score
-    }
-}

@@ -7,19 +7,24 @@ import Media
 /// rerun that only changed later stages reuses its stored output.
 public struct DecodeConfig: Sendable {
     public static let typeName = "decode"
-    public static let keys = ["sample", "max_frames", "resize", "image_format", "quality", "audio", "subtitles", "seek"]
+    public static let keys = ["sample", "max_frames", "resize", "image_format", "quality", "audio", "subtitles", "seek",
+                              "video_stream", "audio_stream", "subtitle_streams"]
     public static let summary = "sample video frames (every/fps/keyframes/uniform/scene), resize, audio segments, subtitle cues"
 
     public var name: String
     public var options: DecodeOptions
     public var imageFormat: ImageFormat
     public var quality: Int
+    /// Which kept frames a subtitle cue pairs with (`subtitles: {pair: overlap|nearest}`).
+    public var subtitlePairing: SubtitlePairing
 
-    public init(name: String = typeName, options: DecodeOptions, imageFormat: ImageFormat = .jpeg, quality: Int = 90) {
+    public init(name: String = typeName, options: DecodeOptions, imageFormat: ImageFormat = .jpeg, quality: Int = 90,
+                subtitlePairing: SubtitlePairing = .overlap) {
         self.name = name
         self.options = options
         self.imageFormat = imageFormat
         self.quality = quality
+        self.subtitlePairing = subtitlePairing
     }
 
     init(node: SpecNode) throws {
@@ -29,11 +34,24 @@ public struct DecodeConfig: Sendable {
         if let m = config["max_frames"] { options.maxFrames = try m.int(min: 1) }
         if let r = config["resize"] { options.resize = try DecodeConfig.resize(r) }
         if let a = config["audio"] { options.audio = try DecodeConfig.audio(a) }
-        if let s = config["subtitles"] { options.subtitles = try s.bool() }
+        var pairing = SubtitlePairing.overlap
+        if let s = config["subtitles"] {
+            if s.isScalar { options.subtitles = try s.bool() } else {
+                let m = try s.mapping(allowed: ["pair"])
+                options.subtitles = true
+                pairing = try m["pair"].map { SubtitlePairing(rawValue: try $0.oneOf(SubtitlePairing.allCases.map(\.rawValue)))! } ?? .overlap
+            }
+        }
         if let s = config["seek"] { options.allowSeeking = try s.bool() }
+        options.videoStream = try config["video_stream"].map(DecodeConfig.stream)
+        options.audioStream = try config["audio_stream"].map(DecodeConfig.stream)
+        if let s = config["subtitle_streams"] {
+            options.subtitleStreams = s.isScalar && (try? s.string()) == "all" ? nil : try (s.isScalar ? [s] : try s.list()).map(DecodeConfig.stream)
+        }
         let format = try config["image_format"].map { ImageFormat(rawValue: try $0.oneOf(ImageFormat.allCases.map(\.rawValue)))! } ?? .jpeg
         let quality = try config["quality"]?.int(min: 1, max: 100) ?? 90
-        self.init(name: try config["name"]?.string() ?? DecodeConfig.typeName, options: options, imageFormat: format, quality: quality)
+        self.init(name: try config["name"]?.string() ?? DecodeConfig.typeName, options: options, imageFormat: format, quality: quality,
+                  subtitlePairing: pairing)
     }
 
     static func sampling(_ node: SpecNode) throws -> SamplingSpec {
@@ -57,11 +75,26 @@ public struct DecodeConfig: Sendable {
         }
     }
 
+    /// A stream index in the file (0, 1, …) or a language tag ("eng").
+    static func stream(_ node: SpecNode) throws -> StreamChoice {
+        let text = try node.string()
+        if let i = Int(text) {
+            guard i >= 0 else { throw node.error("\(node.path) must be a stream index ≥ 0 or a language tag; found \(i)") }
+            return .index(i)
+        }
+        guard !text.isEmpty, text.allSatisfy(\.isLetter) else {
+            throw node.error("\(node.path) must be a stream index (0, 1, …) or a language tag such as 'eng'; found '\(text)'")
+        }
+        return .language(text)
+    }
+
     static func resize(_ node: SpecNode) throws -> ResizePolicy {
+        let forms = "none, {shortest: N, crop: center|none} or {fit: N | [width, height]}"
         if node.isScalar {
-            _ = try node.oneOf(["none"])
+            guard try node.string() == "none" else { throw node.error("\(node.path) must be one of: \(forms); found '\(try node.string())'") }
             return .none
         }
+        guard node.isMapping else { throw node.error("\(node.path) must be one of: \(forms)") }
         let m = try node.mapping(allowed: ["shortest", "crop", "fit"])
         if let fit = m["fit"] {
             if m["shortest"] != nil || m["crop"] != nil { throw node.error("\(node.path): 'fit' cannot be combined with 'shortest' or 'crop'") }
@@ -85,9 +118,22 @@ public struct DecodeConfig: Sendable {
         return a
     }
 
+    /// The default rule keeps the key it had before rules existed, so only a pipeline that uses
+    /// `nearest` gets new keys (and reruns its inputs).
+    private var subtitleKey: String {
+        options.subtitles && subtitlePairing != .overlap ? "\(options.subtitles)/\(subtitlePairing.rawValue)" : "\(options.subtitles)"
+    }
+
     public var fingerprint: String {
         var audio = "off"
         if let a = options.audio { audio = "\(a.sampleRate)/\(a.segmenting)/\(a.chunkSeconds)" }
-        return "decode(\(options.sampling);\(options.resize);max=\(options.maxFrames.map(String.init) ?? "-");\(imageFormat.rawValue)@\(quality);audio=\(audio);subs=\(options.subtitles))"
+        // Scene scores follow FFmpeg's `scene` since issue 11: scene-sampled inputs are read again.
+        var sampling = "\(options.sampling)"
+        if case .scene = options.sampling { sampling += "/ffmpeg-scene" }
+        // Stream choices enter the key only when made, so existing outputs keep theirs.
+        let streams = [("video", options.videoStream.map { "\($0)" }), ("audio", options.audioStream.map { "\($0)" }),
+                       ("subs", options.subtitleStreams.map { $0.map { "\($0)" }.joined(separator: ",") })]
+            .compactMap { name, v in v.map { ";\(name)_stream=\($0)" } }.joined()
+        return "decode(\(sampling)\(streams);\(options.resize);max=\(options.maxFrames.map(String.init) ?? "-");\(imageFormat.rawValue)@\(quality);audio=\(audio);subs=\(subtitleKey))"
     }
 }

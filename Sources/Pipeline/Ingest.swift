@@ -6,6 +6,16 @@ public struct WebText: Sendable, Equatable {
     public var id: String?
     /// `manifest:<file name>`, so a text can be traced back to where it came from.
     public var manifest: String
+    /// The span of the file the text describes (seconds; nil: from the start / to the end). A text with
+    /// a span pairs only with frames sampled inside it (`TextItem.frames(times:)`).
+    public var start: Double? = nil
+    public var end: Double? = nil
+
+    /// What identifies the text for the work keys (`Planner.digest`): a span enters only when given,
+    /// so manifests without spans keep their keys.
+    var identity: String {
+        "\(manifest)\t\(id ?? "")\t\(text)" + (start == nil && end == nil ? "" : "\t\(start.map { "\($0)" } ?? "")-\(end.map { "\($0)" } ?? "")")
+    }
 }
 
 /// One input file as ingest found it (before hashing).
@@ -20,11 +30,17 @@ public struct InputItem: Sendable {
 /// Where inputs come from, as written in the pipeline file.
 public enum InputSpec: Sendable, Equatable {
     case folder(path: URL, include: [String], exclude: [String])
-    case manifest(path: URL, format: ManifestFormat, pathField: String, textField: String, idField: String)
+    case manifest(path: URL, format: ManifestFormat, pathField: String, textField: String, idField: String,
+                  startField: String = "start", endField: String = "end")
 
-    public static let defaultInclude = ["**/*.mp4", "**/*.mkv", "**/*.mov", "**/*.webm", "**/*.avi", "**/*.m4v",
-                                        "**/*.jpg", "**/*.jpeg", "**/*.png", "**/*.webp",
-                                        "**/*.mp3", "**/*.m4a", "**/*.wav", "**/*.flac", "**/*.mka", "**/*.ogg"]
+    /// Extensions of the containers this FFmpeg demuxes and decodes (checked against its demuxer and
+    /// decoder lists): MPEG-TS/PS, Ogg, ASF, FLV, MXF, DV, Y4M and still images besides the usual ones.
+    public static let videoExtensions = ["mp4", "m4v", "mov", "mkv", "webm", "avi", "ts", "mts", "m2ts", "mpg", "mpeg", "vob",
+                                         "ogv", "3gp", "3g2", "wmv", "asf", "flv", "mxf", "dv", "y4m"]
+    public static let imageExtensions = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+    public static let audioExtensions = ["mp3", "m4a", "wav", "flac", "mka", "ogg", "oga", "opus", "aac", "aif", "aiff",
+                                         "wma", "amr", "caf"]
+    public static let defaultInclude = (videoExtensions + imageExtensions + audioExtensions).map { "**/*.\($0)" }
 }
 
 public enum ManifestFormat: String, Sendable, CaseIterable {
@@ -49,16 +65,19 @@ public enum Ingest {
         try survey(specs).inputs
     }
 
-    public static func survey(_ specs: [InputSpec]) throws -> (inputs: [InputItem], report: Report) {
+    /// `requireMatches` (validate) makes a folder input that lists no file an error: a wrong path or
+    /// include pattern would otherwise give an empty corpus silently. A run allows it, since a corpus
+    /// whose files were all deleted is a real state (its inputs are retired).
+    public static func survey(_ specs: [InputSpec], requireMatches: Bool = false) throws -> (inputs: [InputItem], report: Report) {
         var byPath: [String: InputItem] = [:]
         var report = Report()
         for spec in specs {
             switch spec {
             case let .folder(root, include, exclude):
-                for path in try listFolder(root, include: include, exclude: exclude) where byPath[path] == nil {
+                for path in try listFolder(root, include: include, exclude: exclude, requireMatches: requireMatches) where byPath[path] == nil {
                     byPath[path] = InputItem(path: path, uri: path, externalID: nil, webTexts: [])
                 }
-            case let .manifest(url, format, pathField, textField, idField):
+            case let .manifest(url, format, pathField, textField, idField, startField, endField):
                 let rows = try readManifest(url, format: format)
                 try checkFields(rows, url: url, pathField: pathField, textField: textField)
                 report.manifestRows += rows.count
@@ -73,7 +92,8 @@ public enum Ingest {
                     let id = row[idField].flatMap { $0.isEmpty ? nil : $0 }
                     if item.externalID == nil { item.externalID = id }
                     if let t = row[textField]?.trimmingCharacters(in: .whitespacesAndNewlines), !t.isEmpty {
-                        let w = WebText(text: t, id: id, manifest: "manifest:\(url.lastPathComponent)")
+                        var w = WebText(text: t, id: id, manifest: "manifest:\(url.lastPathComponent)")
+                        (w.start, w.end) = try span(row, startField: startField, endField: endField, at: "\(url.path):\(line)")
                         if !item.webTexts.contains(w) { item.webTexts.append(w) }
                     }
                     byPath[path] = item
@@ -81,6 +101,22 @@ public enum Ingest {
             }
         }
         return (byPath.values.sorted { $0.path < $1.path }, report)
+    }
+
+    /// A row's optional time span: numbers of seconds, start before end.
+    static func span(_ row: [String: String], startField: String, endField: String, at place: String) throws -> (Double?, Double?) {
+        func seconds(_ field: String) throws -> Double? {
+            guard let raw = row[field]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+            guard let v = Double(raw), v.isFinite, v >= 0 else {
+                throw IngestError(description: "\(place): '\(field)' must be a number of seconds ≥ 0; found '\(raw)'")
+            }
+            return v
+        }
+        let (start, end) = (try seconds(startField), try seconds(endField))
+        if let start, let end, end <= start {
+            throw IngestError(description: "\(place): '\(endField)' (\(end)) must be after '\(startField)' (\(start))")
+        }
+        return (start, end)
     }
 
     /// A manifest whose configured path or text field is missing from every row, or from most rows, is
@@ -98,23 +134,47 @@ public enum Ingest {
         }
     }
 
-    static func listFolder(_ root: URL, include: [String], exclude: [String]) throws -> [String] {
+    static func listFolder(_ root: URL, include: [String], exclude: [String], requireMatches: Bool = false) throws -> [String] {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), isDir.boolValue else {
             throw IngestError(description: "input folder \(root.path) does not exist or is not a folder")
         }
         let inc = include.map(Glob.init), exc = exclude.map(Glob.init)
-        guard let walker = FileManager.default.enumerator(atPath: root.path) else { return [] }
         var out: [String] = []
-        while let rel = walker.nextObject() as? String {
-            let full = root.appendingPathComponent(rel).path
-            var d: ObjCBool = false
-            // Dangling links are kept: they become error rows instead of vanishing silently.
-            let exists = FileManager.default.fileExists(atPath: full, isDirectory: &d)
-            if exists && d.boolValue { continue }
+        var visited: Set<FileIdentity> = []
+        try walk(root.path, relative: "", visited: &visited) { rel, full in
             if inc.contains(where: { $0.matches(rel) }) && !exc.contains(where: { $0.matches(rel) }) { out.append(full) }
         }
+        if out.isEmpty && requireMatches {
+            throw IngestError(description: "input folder \(root.path) has no file matching include \(include.joined(separator: ", "))"
+                              + (exclude.isEmpty ? "" : " and not exclude \(exclude.joined(separator: ", "))"))
+        }
         return out.sorted()
+    }
+
+    /// A folder's device and inode, so a symlink loop is walked once.
+    private struct FileIdentity: Hashable { let device: UInt64; let inode: UInt64 }
+
+    /// Walks a folder depth-first, following symlinks to folders (a mount point linked in, say) but
+    /// entering each real folder once, so a link back up the tree ends instead of looping.
+    private static func walk(_ folder: String, relative: String, visited: inout Set<FileIdentity>,
+                             _ visit: (String, String) -> Void) throws {
+        var st = stat()
+        guard stat(folder, &st) == 0, visited.insert(FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))).inserted else { return }
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: folder) } catch {
+            throw IngestError(description: "cannot list the input folder \(folder): \(error.localizedDescription)")
+        }
+        for name in names.sorted() {
+            let full = folder + "/" + name, rel = relative.isEmpty ? name : relative + "/" + name
+            var target = stat()
+            // stat follows links; a dangling link fails and is kept as a file, so it becomes an error row.
+            if stat(full, &target) == 0 && (target.st_mode & S_IFMT) == S_IFDIR {
+                try walk(full, relative: rel, visited: &visited, visit)
+            } else {
+                visit(rel, full)
+            }
+        }
     }
 
     /// Rows as field → value, with their line numbers.

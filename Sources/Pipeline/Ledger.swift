@@ -45,7 +45,7 @@ public enum ExitCode {
     /// cannot be used is a usage error, a locked output is 75, anything else is fatal.
     public static func `for`(error: Error) -> Int32 {
         switch error {
-        case is SpecError, is IngestError: return usage
+        case is SpecError, is IngestError, is OutputFolderError: return usage
         case is RunLock.Busy: return locked
         default: return fatal
         }

@@ -30,8 +30,13 @@ struct MediaReader: Sendable {
                                     sceneScore: f.sceneScore))
         }
         let cues = result.cues.map { cue in
-            var text = TextItem(origin: .subtitle, text: cue.text, start: cue.start, end: cue.end, producer: "subtitle")
+            // The cue's language is recorded when the pipeline chooses subtitle streams (the keys then
+            // differ), so outputs made before stream choices existed equal a fresh run's.
+            let language = config.options.subtitleStreams == nil ? nil : cue.language
+            var text = TextItem(origin: .subtitle, text: cue.text, start: cue.start, end: cue.end, producer: "subtitle",
+                                settings: config.subtitlePairing.settings(language: language))
             text.stage = config.name
+            text.pairing = config.subtitlePairing
             return text
         }
         var counters: [String: Double] = [

@@ -35,10 +35,30 @@ public struct ModelRef: Sendable, Hashable {
         directory = PipelineConfig.resolve(try node.string(), base: context.baseDirectory)
         let at = node.error("")
         file = at.file; line = at.line; column = at.column
+        try ModelRef.checkType(kind: kind, directory: directory, node: node)
         do {
             id = try ModelFingerprint.modelID(directory: directory)
         } catch {
             throw node.error("cannot load the \(kind.title) model in \(directory.path): \(error)")
+        }
+    }
+
+    /// The folder's config.json names its model: a CLIP folder given to `caption` is told as such, not
+    /// as a tokenizer file it lacks. Folders without a readable config are left to the fingerprint.
+    static func checkType(kind: Kind, directory: URL, node: SpecNode) throws {
+        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent("config.json").path),
+              let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let modelType = config["model_type"] as? String else { return }
+        let architectures = config["architectures"] as? [String] ?? []
+        let expected: (type: String, architecture: String) = switch kind {
+        case .clip: ("clip", "CLIPModel")
+        case .blipCaption: ("blip", "BlipForConditionalGeneration")
+        case .blipRetrieval: ("blip", "BlipForImageTextRetrieval")
+        }
+        let found = "model_type '\(modelType)'" + (architectures.isEmpty ? "" : ", architectures \(architectures.joined(separator: ", "))")
+        if modelType != expected.type || (!architectures.isEmpty && !architectures.contains(expected.architecture)) {
+            throw node.error("\(directory.path) holds a \(found) model; this stage needs a \(kind.title) folder "
+                             + "(model_type '\(expected.type)', \(expected.architecture))")
         }
     }
 

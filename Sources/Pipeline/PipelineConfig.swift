@@ -95,7 +95,8 @@ public struct PipelineConfig: Sendable {
                            exclude: try f["exclude"]?.strings() ?? [])
         }
         if keys.contains("manifest") {
-            let f = try node.mapping(allowed: ["manifest", "format", "path_field", "text_field", "id_field"], required: ["manifest"])
+            let f = try node.mapping(allowed: ["manifest", "format", "path_field", "text_field", "id_field", "start_field", "end_field"],
+                                     required: ["manifest"])
             let path = try f.required("manifest").string()
             let format: ManifestFormat
             if let fm = f["format"] {
@@ -110,8 +111,10 @@ public struct PipelineConfig: Sendable {
             return .manifest(path: resolve(path, base: base), format: format,
                              pathField: try f["path_field"]?.string() ?? "path",
                              textField: try f["text_field"]?.string() ?? "text",
-                             idField: try f["id_field"]?.string() ?? "id")
+                             idField: try f["id_field"]?.string() ?? "id",
+                             startField: try f["start_field"]?.string() ?? "start",
+                             endField: try f["end_field"]?.string() ?? "end")
         }
-        throw node.error("\(node.path) needs 'folder' (with include, exclude) or 'manifest' (with format, path_field, text_field, id_field)")
+        throw node.error("\(node.path) needs 'folder' (with include, exclude) or 'manifest' (with format, path_field, text_field, id_field, start_field, end_field)")
     }
 }

@@ -78,7 +78,7 @@ struct Planner {
 
     /// The web texts' identity, whatever their order in the manifests.
     static func digest(_ texts: [WebText]) -> String {
-        ContentHash.sha256(bytes: Array(texts.map { "\($0.manifest)\t\($0.id ?? "")\t\($0.text)" }.sorted().joined(separator: "\n").utf8))
+        ContentHash.sha256(bytes: Array(texts.map(\.identity).sorted().joined(separator: "\n").utf8))
     }
 
     /// Content hashes, from the cache for files unchanged since they were hashed (same path, size,

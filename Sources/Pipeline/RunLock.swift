@@ -12,7 +12,8 @@ public final class RunLock {
         public var description: String { "another capfilt run holds \(path)\(holder.isEmpty ? "" : " (\(holder))"); try again later or pass --wait" }
     }
 
-    /// The lock file cannot be made (a read-only or missing output folder): fatal, not a usage error.
+    /// The lock file cannot be opened in a folder that took a test file: fatal, not a usage error (an
+    /// output folder that cannot be made or written is an `OutputFolderError`, a usage error).
     public struct Unavailable: Error, CustomStringConvertible {
         public let path: String
         public let reason: String
@@ -20,7 +21,7 @@ public final class RunLock {
     }
 
     public init(directory: URL, wait: Bool) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try OutputFolder.create(directory)
         path = directory.appendingPathComponent(".capfilt.lock").path
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw Unavailable(path: path, reason: String(cString: strerror(errno))) }

@@ -44,9 +44,9 @@ public struct SpecNode {
             guard let key = k.string, case .scalar = k else { throw keyNode.error("\(path): keys must be plain strings") }
             guard allowed.contains(key) else {
                 let hint = closest(key, allowed).map { " (did you mean '\($0)'?)" } ?? ""
-                throw keyNode.error("unknown key '\(key)' in \(path)\(hint); allowed keys: \(allowed.joined(separator: ", "))")
+                throw keyNode.error("unknown key '\(key)' \(path.isEmpty ? "at the top level" : "in \(path)")\(hint); allowed keys: \(allowed.joined(separator: ", "))")
             }
-            guard entries[key] == nil else { throw keyNode.error("duplicate key '\(key)' in \(path)") }
+            guard entries[key] == nil else { throw keyNode.error("duplicate key '\(key)' \(path.isEmpty ? "at the top level" : "in \(path)")") }
             entries[key] = SpecNode(node: v, file: file, path: path.isEmpty ? key : "\(path).\(key)")
             order.append(key)
         }
@@ -155,11 +155,11 @@ public enum SpecParser {
             }
             return SpecNode(node: node, file: file, path: "")
         } catch let e as YamlError {
-            throw SpecParser.convert(e, file: file)
+            throw SpecParser.convert(e, file: file, yaml: yaml)
         }
     }
 
-    static func convert(_ error: YamlError, file: String) -> SpecError {
+    static func convert(_ error: YamlError, file: String, yaml: String = "") -> SpecError {
         switch error {
         case let .scanner(context, problem, mark, _):
             return SpecError(file: file, line: mark.line, column: mark.column, message: "YAML syntax: \(problem)\(context.map { " \($0.text)" } ?? "")")
@@ -167,8 +167,24 @@ public enum SpecParser {
             return SpecError(file: file, line: mark.line, column: mark.column, message: "YAML syntax: \(problem)\(context.map { " \($0.text)" } ?? "")")
         case let .composer(context, problem, mark, _):
             return SpecError(file: file, line: mark.line, column: mark.column, message: "YAML: \(problem)\(context.map { " \($0.text)" } ?? "")")
+        case let .duplicatedKeysInMapping(duplicates, context):
+            return duplicateKey(duplicates, first: context.mark, yaml: yaml, file: file)
         default:
             return SpecError(file: file, line: 1, column: 1, message: "YAML: \(error)")
         }
+    }
+
+    /// Yams reports a duplicate key at its first occurrence with the whole file as context: point at
+    /// the repeat instead (the next line holding the key at the same indentation), in one line.
+    private static func duplicateKey(_ keys: [String], first: Mark, yaml: String, file: String) -> SpecError {
+        let key = keys.first ?? "?"
+        let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false)
+        let indent = String(repeating: " ", count: max(0, first.column - 1))
+        for n in first.line..<lines.count where lines[n].hasPrefix(indent + key + ":") || lines[n].hasPrefix(indent + "\"\(key)\":") {
+            return SpecError(file: file, line: n + 1, column: first.column,
+                             message: "duplicate key '\(key)' (first at line \(first.line)); a key may appear once in a mapping")
+        }
+        return SpecError(file: file, line: first.line, column: first.column,
+                         message: "duplicate key '\(keys.joined(separator: "', '"))'; a key may appear once in a mapping")
     }
 }

@@ -18,6 +18,8 @@ public struct TextItem: Sendable {
     public var settings: String?
     /// The stage that made it (nil: ingest), so a rerun can keep the texts of the stages it does not redo.
     public var stage: String?
+    /// How a subtitle cue finds its frames under sparse sampling (the decode stage's `subtitles: {pair:}`).
+    public var pairing: SubtitlePairing = .overlap
     public init(origin: Origin, text: String, frame: Int? = nil, start: Double? = nil, end: Double? = nil,
                 externalID: String? = nil, producer: String? = nil, settings: String? = nil) {
         self.origin = origin; self.text = text; self.frame = frame; self.start = start; self.end = end
@@ -29,11 +31,40 @@ public struct TextItem: Sendable {
     func frames(times: [Double]) -> [Int] {
         switch origin {
         case .synthetic: return frame.map { [$0] } ?? []
-        case .web: return Array(times.indices)
+        case .web:
+            // A manifest text with a span describes only the frames sampled inside it.
+            guard start != nil || end != nil else { return Array(times.indices) }
+            return times.indices.filter { times[$0] >= (start ?? 0) - 1e-6 && times[$0] < (end ?? .infinity) }
         case .subtitle:
             guard let s = start, let e = end else { return [] }
-            return times.indices.filter { times[$0] >= s - 1e-6 && times[$0] < e }
+            let on = times.indices.filter { times[$0] >= s - 1e-6 && times[$0] < e }
+            guard on.isEmpty, pairing == .nearest, !times.isEmpty else { return on }
+            // Off screen at every kept frame: the kept frame closest to the cue's span (the earlier on a tie).
+            let gap = { (t: Double) in t < s ? s - t : t - e }
+            return [times.indices.min { gap(times[$0]) < gap(times[$1]) }!]
         }
+    }
+}
+
+/// Which kept frames a subtitle cue pairs with. `overlap`: those sampled while it is on screen (a cue
+/// between two sparse samples pairs with none); `nearest`: the same, or else the one nearest kept frame.
+public enum SubtitlePairing: String, Sendable, CaseIterable {
+    case overlap, nearest
+
+    /// What a cue's `settings` column holds: a rule other than the default (so a rerun that rebuilds the
+    /// cue from its stored row pairs it as the run that read it did) and the stream's language; nil
+    /// when there is neither.
+    func settings(language: String? = nil) -> String? {
+        var fields: [String: String] = [:]
+        if self != .overlap { fields["pair"] = rawValue }
+        if let language { fields["language"] = language }
+        guard !fields.isEmpty, let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    init(settings: String?) {
+        let fields = settings.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        self = (fields?["pair"] as? String).flatMap(SubtitlePairing.init(rawValue:)) ?? .overlap
     }
 }
 
@@ -105,7 +136,9 @@ struct WorkItem: Sendable {
         contentHash = order.contentHash
         sizeBytes = order.sizeBytes
         stageKeys = order.stageKeys
-        texts = order.input.webTexts.map { TextItem(origin: .web, text: $0.text, externalID: $0.id, producer: $0.manifest) }
+        texts = order.input.webTexts.map {
+            TextItem(origin: .web, text: $0.text, start: $0.start, end: $0.end, externalID: $0.id, producer: $0.manifest)
+        }
     }
 
     /// Rebuilds an input from what a shard holds, keeping the texts and scores of `keptStages`; frames
@@ -135,13 +168,16 @@ struct WorkItem: Sendable {
         // stored ones are matched to them only so that kept stages' scores stay attached.
         var textPosition: [Int: Int] = [:]
         for (position, t) in stored.texts.enumerated() where t.stage == nil {
-            textPosition[position] = texts.firstIndex { $0.text == t.text && $0.externalID == t.externalID && $0.producer == t.producer }
+            textPosition[position] = texts.firstIndex {
+                $0.text == t.text && $0.externalID == t.externalID && $0.producer == t.producer && $0.start == t.tStart && $0.end == t.tEnd
+            }
         }
         for (position, t) in stored.texts.enumerated() where t.stage.map(keptStages.contains) ?? false {
             textPosition[position] = texts.count
             var item = TextItem(origin: TextItem.Origin(rawValue: t.origin) ?? .web, text: t.text, frame: t.mediaIndex.flatMap { framePosition[$0] },
                                 start: t.tStart, end: t.tEnd, externalID: t.externalID, producer: t.producer, settings: t.settings)
             item.stage = t.stage
+            if item.origin == .subtitle { item.pairing = SubtitlePairing(settings: t.settings) }
             texts.append(item)
         }
         for sc in stored.scores {

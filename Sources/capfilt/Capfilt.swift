@@ -17,7 +17,7 @@ struct Capfilt: ParsableCommand {
         """,
         version: version,
         subcommands: [RunCommand.self, ValidateCommand.self, InspectCommand.self, FramesCommand.self, SynthCommand.self,
-                      ReportCommand.self, PruneCommand.self, CaptionCommand.self, EmbedCommand.self, ScoreCommand.self, TokenizeCommand.self]
+                      ReportCommand.self, PruneCommand.self, CaptionCommand.self, EmbedCommand.self, ScoreCommand.self, MatchCommand.self, TokenizeCommand.self]
     )
 }
 

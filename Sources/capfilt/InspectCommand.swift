@@ -25,6 +25,14 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         if schema { print(ShardSchema.sql); return }
         guard let output else { return }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: output, isDirectory: &isDir), isDir.boolValue else {
+            throw ValidationError("\(output) is not a folder; give the output.dir of a pipeline that has run")
+        }
+        guard !ShardStore.shardFiles(in: URL(fileURLWithPath: output)).isEmpty else {
+            throw ValidationError("\(output) holds no shard-*.sqlite files: no run has written there yet (capfilt run PIPELINE.yaml), "
+                                  + "or it is not a capfilt output folder")
+        }
         let s = try DatasetSummary.read(directory: URL(fileURLWithPath: output))
         func fmt(_ d: [String: Int]) -> String { d.isEmpty ? "none" : d.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") }
         print("\(output): \(s.shards.count) shard(s)")

@@ -34,7 +34,8 @@ struct ValidateCommand: ParsableCommand {
             let cache = try ModelCache(config.stages.flatMap(\.models))
             print("  models   \(cache.loaded.count) loaded in \(String(format: "%.2f", Date().timeIntervalSince(start))) s: \(cache.loaded.joined(separator: ", "))")
         }
-        let (inputs, report) = try Ingest.survey(config.inputs)
+        try OutputFolder.checkWritable(config.outputDirectory)
+        let (inputs, report) = try Ingest.survey(config.inputs, requireMatches: true)
         print("  inputs   \(inputs.count) files, \(inputs.reduce(0) { $0 + $1.webTexts.count }) web texts")
         if report.manifestRows > 0 {
             print("  manifest \(report.manifestRows) rows, \(report.rowsWithoutFile) naming no existing file")

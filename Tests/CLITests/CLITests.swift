@@ -151,7 +151,7 @@ final class CLITests: XCTestCase {
     }
 
     func testEveryCommandHasHelpWithAnExample() throws {
-        for command in ["run", "validate", "inspect", "frames", "synth", "embed", "score", "tokenize"] {
+        for command in ["run", "validate", "inspect", "frames", "synth", "embed", "score", "match", "tokenize"] {
             let r = try capfilt([command, "--help"])
             XCTAssertEqual(r.code, 0, "\(command): \(r.err)")
             XCTAssertTrue(r.out.contains("USAGE: capfilt \(command)"), "\(command): \(r.out)")
@@ -181,5 +181,38 @@ final class CLITests: XCTestCase {
         let times = r.out.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix("index") }.map { $0.split(separator: "\t")[1] }
         XCTAssertEqual(times, ["0.000", "2.000", "4.000"])
         XCTAssertEqual(try capfilt(["frames", "x.mp4", "--sample", "often"]).code, 64)
+    }
+}
+
+/// Messages that tell a person what to do (issue 11, #12), from the real binary.
+final class CLIMessageTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: CLITests.binary.path), "capfilt not built at \(CLITests.binary.path)")
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("capfilt-msg-\(getpid())-\(name.filter { $0.isLetter })")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("media"), withIntermediateDirectories: true)
+    }
+
+    /// /sys refuses new entries even to root (where chmod would not), like a read-only mount.
+    func testAnOutputFolderThatCannotBeWrittenIsNamedAtValidateAndRun() throws {
+        try XCTSkipIf(FileManager.default.createFile(atPath: "/sys/capfilt-probe", contents: Data()), "/sys is writable here")
+        let png = try XCTUnwrap(Data(base64Encoded: "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"))
+        try png.write(to: dir.appendingPathComponent("media/a.png"))
+        let p = dir.appendingPathComponent("p.yaml")
+        try Data("inputs:\n  - folder: media\noutput:\n  dir: /sys/capfilt-out\nstages:\n  - stage: decode\n".utf8).write(to: p)
+        for command in ["validate", "run"] {
+            let r = try runCapfilt([command, p.path])
+            XCTAssertEqual(r.code, 64, "\(command): \(r.err)")
+            XCTAssertTrue(r.err.contains("the output folder /sys/capfilt-out is not writable (/sys"), "\(command): \(r.err)")
+            XCTAssertFalse(r.err.contains("NSCocoaErrorDomain"), r.err)
+        }
+    }
+
+    func testInspectOnAFolderWithNoShardsSaysSo() throws {
+        let r = try runCapfilt(["inspect", dir.path])
+        XCTAssertEqual(r.code, 64, r.err)
+        XCTAssertTrue(r.err.contains("holds no shard-*.sqlite files: no run has written there yet"), r.err)
+        XCTAssertFalse(r.err.contains("SQLite error"), r.err)
     }
 }

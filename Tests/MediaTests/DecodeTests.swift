@@ -181,6 +181,32 @@ final class DecodeTests: XCTestCase {
         }
     }
 
+    /// Files whose header opens but whose data yields nothing: a Y4M declaring 16000×16000 with a few
+    /// bytes of frame data, and a WAV header with no samples. Neither is an input with no media.
+    func testAFileThatOpensButYieldsNoFrameIsAnError() throws {
+        let dir = TestMedia.tempDir()
+        var y4m = Data("YUV4MPEG2 W16000 H16000 F25:1 Ip A1:1 C420jpeg\nFRAME\n".utf8)
+        y4m.append(Data(repeating: 128, count: 4096))
+        let y4mPath = dir.appendingPathComponent("huge-short.y4m").path
+        FileManager.default.createFile(atPath: y4mPath, contents: y4m)
+        var wav = Data("RIFF".utf8); wav.append(le32(36)); wav.append(Data("WAVEfmt ".utf8))
+        wav.append(le32(16)); wav.append(le16(1)); wav.append(le16(1)); wav.append(le32(16_000)); wav.append(le32(32_000))
+        wav.append(le16(2)); wav.append(le16(16)); wav.append(Data("data".utf8)); wav.append(le32(0))
+        let wavPath = dir.appendingPathComponent("silent-header.wav").path
+        FileManager.default.createFile(atPath: wavPath, contents: wav)
+        for (path, reason) in [(y4mPath, "video frame"), (wavPath, "audio")] {
+            XCTAssertThrowsError(try MediaDecoder.decode(path: path, options: DecodeOptions()) { _ in }, path) { error in
+                let e = error as? FFmpegError
+                XCTAssertNotNil(e, path)
+                XCTAssertTrue(e?.message.contains("the file opened but no \(reason) could be decoded") ?? false, "\(error)")
+                print("\(path): \(error)")
+            }
+        }
+    }
+
+    private func le32(_ v: UInt32) -> Data { withUnsafeBytes(of: v.littleEndian) { Data($0) } }
+    private func le16(_ v: UInt16) -> Data { withUnsafeBytes(of: v.littleEndian) { Data($0) } }
+
     func testContentHashIsSHA256() throws {
         XCTAssertEqual(ContentHash.sha256(bytes: Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }

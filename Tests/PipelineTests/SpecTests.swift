@@ -92,3 +92,39 @@ final class SpecTests: XCTestCase {
         }
     }
 }
+
+/// Messages that tell a person what to do (issue 11, #12).
+extension SpecTests {
+    func testDuplicateKeyPointsAtTheRepeatInOneLine() {
+        let yaml = good.replacingOccurrences(of: "workers: 2", with: "workers: 2\nworkers: 3")
+        assertSpecError(yaml, line: 12, column: 1, contains: ["duplicate key 'workers' (first at line 11)"])
+        XCTAssertThrowsError(try parse(yaml)) { XCTAssertFalse("\($0)".contains("\n"), "one line, not the whole file: \($0)") }
+    }
+
+    func testUnknownTopLevelKeySaysWhereItIs() {
+        assertSpecError(good.replacingOccurrences(of: "workers: 2", with: "wrkers: 2"), line: 11, column: 1,
+                             contains: ["unknown key 'wrkers' at the top level (did you mean 'workers'?)"])
+    }
+
+    func testResizeScalarListsTheObjectForms() {
+        assertSpecError(good.replacingOccurrences(of: "resize: {shortest: 224}", with: "resize: 384"), line: 15, column: 13,
+                             contains: ["must be one of: none, {shortest: N, crop: center|none} or {fit: N | [width, height]}; found '384'"])
+    }
+
+    func testAModelFolderOfAnotherTypeIsNamedByItsModelType() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let yaml = good + "\n  - stage: caption\n    model: \(root.path)/models/demo-clip\n"
+        assertSpecError(yaml, line: 18, column: 12,
+                             contains: ["models/demo-clip holds a model_type 'clip', architectures CLIPModel model",
+                                        "needs a BLIP captioning folder (model_type 'blip', BlipForConditionalGeneration)"])
+        let itm = good + "\n  - stage: caption\n    model: \(root.path)/models/demo-blip-itm\n"
+        assertSpecError(itm, line: 18, column: 12, contains: ["architectures BlipForImageTextRetrieval model"])
+    }
+
+    func testMissingManifestSaysNoSuchFile() {
+        let url = URL(fileURLWithPath: "/nonexistent/alt.jsonl")
+        XCTAssertThrowsError(try Ingest.collect([.manifest(path: url, format: .jsonl, pathField: "path", textField: "text", idField: "id")])) {
+            XCTAssertEqual("\($0)", "cannot read the manifest /nonexistent/alt.jsonl: no such file")
+        }
+    }
+}
