@@ -20,7 +20,7 @@ struct Executor: Sendable {
             let item = process(order)
             do {
                 try store.write(item.rows(), replacing: order.previous)
-                let done = tally.record(item, recomputed: order.from < order.stageKeys.count)
+                let done = tally.record(item, recomputed: order.from <= stages.count)
                 progress?(done, orders.count)
             } catch {
                 tally.fatal = "writing \(item.input.uri) to \(store.currentShard): \(error)"

@@ -62,7 +62,8 @@ struct Planner {
 
     /// One key per stage: key i covers the input's bytes and the settings of stages 0…i (the reader
     /// is stage 0), and from the first stage that reads them on, the input's web texts; so the first
-    /// key that differs from the stored ones says where a rerun starts.
+    /// key that differs from the stored ones says where a rerun starts. A pipeline whose stages read no
+    /// web texts gets a last key for them.
     func stageKeys(contentHash: String, webTexts: [WebText] = []) -> [String] {
         var keys: [String] = []
         var previous = contentHash
@@ -72,6 +73,11 @@ struct Planner {
             if let web, i == config.firstWebTextStage { part += "\nweb:\(web)" }
             previous = ContentHash.sha256(bytes: Array(part.utf8))
             keys.append(previous)
+        }
+        // With no stage reading them, web texts still pair with frames: one more key covers them, so
+        // an edited row rewrites the input (nothing recomputed) instead of going unnoticed.
+        if config.firstWebTextStage == nil {
+            keys.append(ContentHash.sha256(bytes: Array("\(previous)\nweb:\(web ?? "")".utf8)))
         }
         return keys
     }

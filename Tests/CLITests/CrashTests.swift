@@ -110,7 +110,14 @@ final class CrashTests: XCTestCase {
     func testSIGTERMStopsAtACommitBoundaryAndWaitQueuesASecondRun() throws {
         let p = try pipeline("term")
         let first = try start(["run", p, "--quiet", "--workers", "1"])
-        Thread.sleep(forTimeInterval: 0.3)
+        // Signal only once the run holds the lock (its handlers are installed before it takes it): on a
+        // loaded machine a fixed sleep could land before that and kill the process outright.
+        let lock = dir.appendingPathComponent("term/.capfilt.lock").path
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !((try? String(contentsOfFile: lock, encoding: .utf8))?.contains("pid \(first.processIdentifier) ") ?? false) {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        Thread.sleep(forTimeInterval: 0.1)
         let waiter = try start(["run", p, "--quiet", "--wait"])
         kill(first.processIdentifier, SIGTERM)
         first.waitUntilExit()

@@ -238,7 +238,7 @@ final class RunTests: XCTestCase {
 
         // A changed threshold redoes only the scoring, on the stored frames: no decoding, the same frames.
         let framesBefore = try d.query("SELECT s.uri, m.idx, hex(m.data) FROM media m JOIN sources s ON s.id = m.source_id ORDER BY 1, 2")
-        let valuesBefore = try d.query("SELECT t.text, m.idx, sc.value FROM scores sc JOIN texts t ON t.id = sc.text_id JOIN media m ON m.id = sc.media_id ORDER BY 1, 2")
+        let valuesBefore = try d.query("SELECT s.uri, t.text, m.idx, sc.value FROM scores sc JOIN texts t ON t.id = sc.text_id JOIN media m ON m.id = sc.media_id JOIN sources s ON s.id = m.source_id ORDER BY 1, 2, 3")
         let stricterSpec = try writeSpec(stages: """
           - stage: score
             model: \(RunTests.tinyCLIP.path)
@@ -253,7 +253,7 @@ final class RunTests: XCTestCase {
         XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM scores").int, pairs)
         XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM text_media").int, pairs)
         XCTAssertTrue(try d.query("SELECT s.uri, m.idx, hex(m.data) FROM media m JOIN sources s ON s.id = m.source_id ORDER BY 1, 2") == framesBefore)
-        XCTAssertTrue(try d.query("SELECT t.text, m.idx, sc.value FROM scores sc JOIN texts t ON t.id = sc.text_id JOIN media m ON m.id = sc.media_id ORDER BY 1, 2") == valuesBefore,
+        XCTAssertTrue(try d.query("SELECT s.uri, t.text, m.idx, sc.value FROM scores sc JOIN texts t ON t.id = sc.text_id JOIN media m ON m.id = sc.media_id JOIN sources s ON s.id = m.source_id ORDER BY 1, 2, 3") == valuesBefore,
                       "scores recomputed on stored frames equal the first run's")
         XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM texts WHERE origin = 'subtitle'").int, 3, "decode's texts are kept, not duplicated")
         // A changed decode setting redoes everything.
