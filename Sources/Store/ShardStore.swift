@@ -54,6 +54,15 @@ public final class ShardStore {
                 try db.run("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?), ('created_by', 'capfilt')",
                            [String(ShardSchema.version)])
             }
+        } else if version == 1 {
+            // Version 2 only adds texts_fts; the schema is all IF NOT EXISTS, so applying it again and
+            // indexing the existing texts upgrades the shard in place, in one transaction.
+            try db.transaction {
+                try db.execute(ShardSchema.sql)
+                try db.execute("INSERT INTO texts_fts(texts_fts) VALUES ('rebuild')")
+                try db.execute("PRAGMA user_version=\(ShardSchema.version)")
+                try db.run("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", [String(ShardSchema.version)])
+            }
         } else if version != ShardSchema.version {
             throw SQLiteError(code: 1, message: "\(path) has shard schema version \(version); this capfilt reads version \(ShardSchema.version)", sql: nil)
         }
