@@ -14,11 +14,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
 
         .target(name: "Media", dependencies: ["CFFmpeg"]),
         .target(name: "Store", dependencies: ["CSQLite"]),
@@ -29,8 +31,11 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Read side: export to WebDataset tars / JSONL image folders, and the read-only browser.
+        .target(name: "Export", dependencies: ["Store", "CArchive"]),
+        .target(name: "Serve", dependencies: ["Store", "Export", .product(name: "Hummingbird", package: "hummingbird")]),
         .executableTarget(name: "capfilt", dependencies: [
-            "Pipeline", "Media", "Store", "Models",
+            "Pipeline", "Media", "Store", "Models", "Export", "Serve",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -44,6 +49,8 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Media", "Store", "Models", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: []),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Store", "CArchive"]),
+        .testTarget(name: "ServeTests", dependencies: ["Serve", "Export", "Store", "Media"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "BLIPTests", dependencies: ["Models", "Tensor"], resources: [.copy("Fixtures")]),

@@ -16,7 +16,8 @@ struct Capfilt: ParsableCommand {
         """,
         version: version,
         subcommands: [RunCommand.self, ValidateCommand.self, InspectCommand.self, FramesCommand.self, SynthCommand.self,
-                      ReportCommand.self, CaptionCommand.self, EmbedCommand.self, ScoreCommand.self, TokenizeCommand.self]
+                      ReportCommand.self, CaptionCommand.self, EmbedCommand.self, ScoreCommand.self, TokenizeCommand.self,
+                      ExportCommand.self, ServeCommand.self, SummaryCommand.self, SynthShardsCommand.self]
     )
 }
 

@@ -1,0 +1,92 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import Store
+
+/// The read-only dataset browser: Hummingbird routes over `BrowserPages`. Only GET and HEAD are
+/// answered (anything else is 405); shards are opened read-only; no request names a file path (shards
+/// by index, frames by row id), so nothing outside the output folder can be reached.
+public final class Browser: @unchecked Sendable {
+    /// One SQLite connection per shard, used by one request at a time: SQLite handles opened
+    /// NOMUTEX must not be shared across threads, and a local browser does not need parallel queries.
+    private let lock = NSLock()
+    private var pages: BrowserPages
+
+    public init(directory: URL) throws {
+        pages = BrowserPages(reader: try DatasetReader(directory: directory))
+    }
+
+    func withPages<T>(_ body: (inout BrowserPages) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&pages)
+    }
+
+    static func html(_ s: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                 body: .init(byteBuffer: ByteBuffer(string: s)))
+    }
+
+    static let notFound = html(HTML.page(title: "not found", body: "<h2>Not found</h2>"), status: .notFound)
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: ReadOnlyMiddleware())
+        router.get("/") { request, _ in
+            let q = BrowserPages.GridQuery { request.uri.queryParameters.get($0) }
+            return try self.withPages { Self.html(try $0.grid(q)) }
+        }
+        router.get("/source/:shard/:id") { _, context in
+            guard let shard = context.parameters.get("shard", as: Int.self), let id = context.parameters.get("id", as: Int64.self) else { return Self.notFound }
+            return try self.withPages { try $0.source(shard: shard, id: id).map { Self.html($0) } ?? Self.notFound }
+        }
+        router.get("/media/:shard/:id") { _, context in
+            guard let shard = context.parameters.get("shard", as: Int.self), let id = context.parameters.get("id", as: Int64.self),
+                  let image = try self.withPages({ try $0.reader.image(shard: shard, mediaID: id) }) else { return Self.notFound }
+            let type: String
+            switch image.format.lowercased() {
+            case "jpeg", "jpg": type = "image/jpeg"
+            case "png": type = "image/png"
+            case "webp": type = "image/webp"
+            default: type = "application/octet-stream"
+            }
+            // Frames never change under a row id while this server runs: let the browser keep them.
+            return Response(status: .ok, headers: [.contentType: type, .cacheControl: "max-age=3600", .init("X-Content-Type-Options")!: "nosniff"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: image.data)))
+        }
+        router.get("/runs") { _, _ in try self.withPages { Self.html(try $0.runs()) } }
+        router.get("/errors") { request, _ in
+            let page = request.uri.queryParameters.get("page").flatMap(Int.init) ?? 0
+            return try self.withPages { Self.html(try $0.errors(page: page)) }
+        }
+        router.get("/histograms") { _, _ in try self.withPages { Self.html(try $0.histogramsPage()) } }
+        router.get("/histogram/:index") { _, context in
+            let i = context.parameters.get("index", as: Int.self) ?? -1
+            let hists = try self.withPages { try $0.histograms() }
+            guard hists.indices.contains(i) else { return Self.notFound }
+            return Response(status: .ok, headers: [.contentType: "image/svg+xml"], body: .init(byteBuffer: ByteBuffer(string: HistogramSVG.render(hists[i]))))
+        }
+        return router
+    }
+
+    /// Serves until SIGINT/SIGTERM. `ready` gets the bound address (port 0 picks a free one).
+    public func run(host: String, port: Int, ready: @escaping @Sendable (String) -> Void) async throws {
+        let app = Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "capfilt"),
+                              onServerRunning: { channel in
+                                  let p = channel.localAddress?.port ?? port
+                                  ready(host.contains(":") ? "http://[\(host)]:\(p)/" : "http://\(host):\(p)/")
+                              })
+        try await app.runService()
+    }
+}
+
+/// Refuses every method but GET and HEAD before routing: the browser never writes.
+struct ReadOnlyMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method == .get || request.method == .head else {
+            return Response(status: .methodNotAllowed, headers: [.allow: "GET, HEAD", .contentType: "text/plain; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: "read-only: only GET and HEAD\n")))
+        }
+        return try await next(request, context)
+    }
+}
