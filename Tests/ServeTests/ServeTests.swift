@@ -166,6 +166,22 @@ final class ServeTests: XCTestCase {
         }
     }
 
+    func testSummaryHTMLIsOneSelfContainedPage() throws {
+        let file = dir.appendingPathComponent("report.html")
+        let r = try run(Self.binary.path, ["summary", dir.appendingPathComponent("out").path, "--html", file.path, "--examples", "40"])
+        XCTAssertEqual(r.code, 0, r.out)
+        let html = try String(contentsOf: file, encoding: .utf8)
+        let doc = DOMScan(html)
+        XCTAssertEqual(doc.elements["script", default: 0], 0)
+        XCTAssertEqual(doc.eventAttributes, [])
+        XCTAssertEqual(doc.classCount("histogram"), 2)
+        XCTAssertTrue(html.contains("id=\"kept-examples\"") && html.contains("id=\"dropped-examples\""))
+        XCTAssertGreaterThanOrEqual(html.components(separatedBy: "src=\"data:image/jpeg;base64,").count - 1, 40, "frames inlined")
+        XCTAssertFalse(html.contains("src=\"/"), "no links back to a server")
+        XCTAssertTrue(html.contains("moov atom not found"), "errors grouped by message")
+        XCTAssertTrue(html.contains("id=\"changes\""), "the latest run's counters")
+    }
+
     func findSourceWithHostileText() throws -> String? {
         let html = String(decoding: try request("/?q=script").body, as: UTF8.self)
         return html.range(of: "href=\"/source/").map { "/source/" + html[$0.upperBound...].prefix { $0 != "\"" } }
