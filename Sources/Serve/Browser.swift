@@ -14,6 +14,29 @@ public final class Browser: @unchecked Sendable {
 
     public init(directory: URL) throws {
         pages = BrowserPages(reader: try DatasetReader(directory: directory))
+        // Histograms and counts scan every score and pair (seconds on a million pairs): compute them
+        // at start on separate read-only connections, so no page waits for them behind the lock.
+        let warm = Thread { [weak self] in
+            guard let reader = try? DatasetReader(directory: directory),
+                  let h = try? reader.histograms(), let c = try? reader.pairCounts() else { return }
+            self?.withPages { $0.setCaches(histograms: h, counts: c) }
+        }
+        warm.qualityOfService = .utility
+        warm.start()
+    }
+
+    /// Form values from the raw query: `+` is a space in HTML form encoding, and only the raw string
+    /// can tell it from an encoded plus (`%2B`).
+    static func formValues(_ query: String?) -> [String: String] {
+        var values: [String: String] = [:]
+        for part in (query ?? "").split(separator: "&") {
+            let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String { s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            guard let k = kv.first else { continue }
+            let key = decode(k)
+            if values[key] == nil { values[key] = kv.count > 1 ? decode(kv[1]) : "" }
+        }
+        return values
     }
 
     func withPages<T>(_ body: (inout BrowserPages) throws -> T) rethrows -> T {
@@ -33,7 +56,8 @@ public final class Browser: @unchecked Sendable {
         let router = Router()
         router.add(middleware: ReadOnlyMiddleware())
         router.get("/") { request, _ in
-            let q = BrowserPages.GridQuery { request.uri.queryParameters.get($0) }
+            let form = Self.formValues(request.uri.query)
+            let q = BrowserPages.GridQuery { form[$0] }
             return try self.withPages { Self.html(try $0.grid(q)) }
         }
         router.get("/source/:shard/:id") { _, context in
@@ -56,7 +80,7 @@ public final class Browser: @unchecked Sendable {
         }
         router.get("/runs") { _, _ in try self.withPages { Self.html(try $0.runs()) } }
         router.get("/errors") { request, _ in
-            let page = request.uri.queryParameters.get("page").flatMap(Int.init) ?? 0
+            let page = Self.formValues(request.uri.query)["page"].flatMap(Int.init) ?? 0
             return try self.withPages { Self.html(try $0.errors(page: page)) }
         }
         router.get("/histograms") { _, _ in try self.withPages { Self.html(try $0.histogramsPage()) } }

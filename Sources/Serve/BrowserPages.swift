@@ -7,6 +7,13 @@ public struct BrowserPages {
     public var pageSize = 48
     /// Histograms scan every score; they are computed once per server (shards are read-only to us).
     private var histogramCache: [ScoreHistogram]?
+    private var countCache: [(origin: String, pairs: Int, kept: Int)]?
+
+    /// Fills the caches with figures computed elsewhere (the server warms them on its own connections).
+    public mutating func setCaches(histograms: [ScoreHistogram], counts: [(origin: String, pairs: Int, kept: Int)]) {
+        if histogramCache == nil { histogramCache = histograms }
+        if countCache == nil { countCache = counts }
+    }
 
     public init(reader: DatasetReader) { self.reader = reader }
 
@@ -158,7 +165,8 @@ public struct BrowserPages {
         var body = "<h2>Score histograms</h2><p class=\"note\">Every score in every shard; green kept, red dropped by that stage, blue no decision.</p><div class=\"hists\">"
         for h in try histograms() { body += HistogramSVG.render(h) }
         body += "</div><h3>Pairs by origin</h3><table id=\"counts\"><tr><th>origin</th><th>pairs</th><th>kept</th></tr>"
-        for c in try reader.pairCounts() { body += "<tr><td>\(HTML.escape(c.origin))</td><td>\(c.pairs)</td><td>\(c.kept)</td></tr>" }
+        if countCache == nil { countCache = try reader.pairCounts() }
+        for c in countCache ?? [] { body += "<tr><td>\(HTML.escape(c.origin))</td><td>\(c.pairs)</td><td>\(c.kept)</td></tr>" }
         return HTML.page(title: "capfilt · histograms", body: body + "</table>")
     }
 }

@@ -18,38 +18,38 @@ extension DatasetReader {
     /// One histogram per (metric, model), over every shard. Bins are fixed over [0, 1] when all values
     /// fall there (ITM probabilities, most cosines), so shards and runs stay comparable.
     public func histograms(bins: Int = 40) throws -> [ScoreHistogram] {
-        var ranges: [String: (String, String, Double, Double, Double?)] = [:]
+        // One pass over the scores: counts in fine steps of 1/1000, rebinned here once the range is
+        // known. Two passes (range, then bins) cost twice the time on a million pairs.
+        struct Fine { var counts: [Int64: [Int]] = [:]; var threshold: Double? }
+        var fine: [String: Fine] = [:]
         for db in shards {
-            for r in try db.query("SELECT metric, model, MIN(value), MAX(value), MAX(threshold) FROM scores GROUP BY metric, model") {
+            for r in try db.query("""
+                SELECT metric, model, CAST(floor(value * 1000) AS INTEGER) AS step, kept, COUNT(*), MAX(threshold)
+                FROM scores GROUP BY metric, model, step, kept
+                """) {
                 let key = "\(r[0].text ?? "")\u{0}\(r[1].text ?? "")"
-                let lo = r[2].double ?? 0, hi = r[3].double ?? 0
-                if let old = ranges[key] {
-                    ranges[key] = (old.0, old.1, min(old.2, lo), max(old.3, hi), old.4 ?? r[4].double)
-                } else {
-                    ranges[key] = (r[0].text ?? "", r[1].text ?? "", lo, hi, r[4].double)
-                }
+                let step = r[2].int ?? 0, n = Int(r[4].int ?? 0)
+                let slot: Int
+                switch r[3].int { case .some(1): slot = 0; case .some(0): slot = 1; default: slot = 2 }
+                fine[key, default: Fine()].counts[step, default: [0, 0, 0]][slot] += n
+                if let t = r[5].double { fine[key]!.threshold = max(fine[key]!.threshold ?? t, t) }
             }
         }
         var result: [ScoreHistogram] = []
-        for (_, v) in ranges.sorted(by: { $0.key < $1.key }) {
-            let (metric, model, lo, hi, threshold) = v
-            let lower = lo >= 0 && hi <= 1 ? 0 : lo
-            let upper = lo >= 0 && hi <= 1 ? 1 : (hi > lo ? hi : lo + 1)
-            var h = ScoreHistogram(metric: metric, model: model, lower: lower, upper: upper, threshold: threshold,
+        for (key, f) in fine.sorted(by: { $0.key < $1.key }) {
+            let parts = key.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
+            let lo = Double(f.counts.keys.min() ?? 0) / 1000, hi = Double((f.counts.keys.max() ?? 0) + 1) / 1000
+            // Fixed over [0, 1] when all values fall there (ITM probabilities, most cosines), so
+            // datasets and runs stay comparable.
+            let lower = lo >= 0 && hi <= 1.001 ? 0 : lo
+            let upper = lo >= 0 && hi <= 1.001 ? 1 : max(hi, lo + 0.001)
+            var h = ScoreHistogram(metric: parts[0], model: parts.count > 1 ? parts[1] : "", lower: lower, upper: upper, threshold: f.threshold,
                                    kept: Array(repeating: 0, count: bins), dropped: Array(repeating: 0, count: bins),
                                    undecided: Array(repeating: 0, count: bins))
-            for db in shards {
-                for r in try db.query("""
-                    SELECT MIN(?4 - 1, MAX(0, CAST((value - ?1) / (?2 - ?1) * ?4 AS INTEGER))) AS bin, kept, COUNT(*)
-                    FROM scores WHERE metric = ?3 AND model = ?5 GROUP BY bin, kept
-                    """, [lower, upper, metric, bins, model]) {
-                    let bin = Int(r[0].int ?? 0), n = Int(r[2].int ?? 0)
-                    switch r[1].int {
-                    case .some(1): h.kept[bin] += n
-                    case .some(0): h.dropped[bin] += n
-                    default: h.undecided[bin] += n
-                    }
-                }
+            for (step, c) in f.counts {
+                let v = (Double(step) + 0.5) / 1000
+                let bin = min(bins - 1, max(0, Int((v - lower) / (upper - lower) * Double(bins))))
+                h.kept[bin] += c[0]; h.dropped[bin] += c[1]; h.undecided[bin] += c[2]
             }
             result.append(h)
         }

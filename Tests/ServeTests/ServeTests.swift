@@ -106,6 +106,10 @@ final class ServeTests: XCTestCase {
         let search = String(decoding: try request("/?q=bicycle").body, as: UTF8.self)
         XCTAssertTrue(search.contains("bicycle"))
         XCTAssertFalse(search.contains("a red car "), "only texts with the word")
+        // A form submits spaces as `+`: two words, both required, not one word "script+red".
+        let twoWords = String(decoding: try request("/?q=script+red").body, as: UTF8.self)
+        XCTAssertTrue(twoWords.contains("class=\"card"), "q=script+red finds the hostile text with both words")
+        XCTAssertFalse(twoWords.contains("a blue boat"))
         // Paging forward and back returns to the same first card.
         let next = try XCTUnwrap(html.range(of: "id=\"next\" href=\"/").map { html[$0.upperBound...].prefix { $0 != "\"" } })
         let page2 = String(decoding: try request("/" + next.replacingOccurrences(of: "&amp;", with: "&")).body, as: UTF8.self)
