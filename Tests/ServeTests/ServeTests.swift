@@ -124,7 +124,8 @@ final class ServeTests: XCTestCase {
         let chromium = try XCTUnwrap(Self.chromium, "chromium is installed by `make deps`")
         // A source page of one of the sources that got a hostile alt-text (every 13th, from 5).
         let sourcePage = try XCTUnwrap(findSourceWithHostileText(), "a source with a hostile text")
-        let pages = ["/", "/?q=script", "/?origin=web&kept=1", sourcePage, "/histograms", "/runs", "/errors"]
+        // Each hostile variant is found by a word of its own, so every one of them is rendered.
+        let pages = ["/", "/?q=script", "/?q=onerror", "/?q=textarea", "/?origin=web&kept=1", sourcePage, "/histograms", "/runs", "/errors"]
         for page in pages {
             let dom = try dumpDOM(chromium, base + page)
             let doc = DOMScan(dom)
@@ -137,6 +138,7 @@ final class ServeTests: XCTestCase {
                 XCTAssertEqual(doc.classCount("card"), doc.elements["img", default: 0], "\(page): one img per card, no injected ones")
                 XCTAssertGreaterThan(doc.classCount("card"), 0, page)
             }
+            if page.hasPrefix("/?q=") { XCTAssertGreaterThan(doc.classCount("card"), 1, "\(page) shows the hostile texts") }
             if page == "/?q=script" {
                 XCTAssertTrue(dom.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt; a red car"), "the hostile text is shown as text")
             }
