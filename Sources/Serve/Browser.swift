@@ -54,7 +54,6 @@ public final class Browser: @unchecked Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: ReadOnlyMiddleware())
         router.get("/") { request, _ in
             let form = Self.formValues(request.uri.query)
             let q = BrowserPages.GridQuery { form[$0] }
@@ -95,7 +94,13 @@ public final class Browser: @unchecked Sendable {
 
     /// Serves until SIGINT/SIGTERM. `ready` gets the bound address (port 0 picks a free one).
     public func run(host: String, port: Int, ready: @escaping @Sendable (String) -> Void) async throws {
-        let app = Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "capfilt"),
+        // The read-only check wraps the whole router, not its routes: router middleware runs only
+        // inside a matched route or the not-found path, where a HEAD could no longer become a GET.
+        let routes = router().buildResponder()
+        let responder = CallbackResponder<BasicRequestContext> { request, context in
+            try await ReadOnlyMiddleware().handle(request, context: context) { try await routes.respond(to: $0, context: $1) }
+        }
+        let app = Application(responder: responder, configuration: .init(address: .hostname(host, port: port), serverName: "capfilt"),
                               onServerRunning: { channel in
                                   let p = channel.localAddress?.port ?? port
                                   ready(host.contains(":") ? "http://[\(host)]:\(p)/" : "http://\(host):\(p)/")
@@ -111,6 +116,12 @@ struct ReadOnlyMiddleware<Context: RequestContext>: RouterMiddleware {
             return Response(status: .methodNotAllowed, headers: [.allow: "GET, HEAD", .contentType: "text/plain; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: "read-only: only GET and HEAD\n")))
         }
-        return try await next(request, context)
+        guard request.method == .head else { return try await next(request, context) }
+        // HEAD is GET without the body: route it as GET, keep the status and headers, drop the bytes.
+        var head = request.head
+        head.method = .get
+        var response = try await next(Request(head: head, body: request.body), context)
+        response.body = .init()
+        return response
     }
 }

@@ -28,8 +28,8 @@ public enum HistogramSVG {
                 + String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\">threshold %@</text>", x + 3, top + 10, HTML.number(t, digits: 2))
         }
         let axis = String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#444\"/>", left, left + plotW, Double(height) - bottom, Double(height) - bottom)
-        let labels = [(h.lower, left), ((h.lower + h.upper) / 2, left + plotW / 2), (h.upper, left + plotW)].map {
-            String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"middle\">%@</text>", $0.1, Double(height) - 6, HTML.number($0.0, digits: 2))
+        let labels = [(h.lower, left, "start"), ((h.lower + h.upper) / 2, left + plotW / 2, "middle"), (h.upper, left + plotW, "end")].map {
+            String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"%@\">%@</text>", $0.1, Double(height) - 6, $0.2, HTML.number($0.0, digits: 2))
         }.joined()
         let title = "\(HTML.escape(h.metric)) · \(HTML.escape(h.model)) · \(h.total) scores"
         return """

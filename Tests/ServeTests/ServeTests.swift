@@ -93,6 +93,10 @@ final class ServeTests: XCTestCase {
             XCTAssertEqual(try request("/media/0/1", method: method).status, 405, method)
         }
         XCTAssertEqual(try request("/media/0/1").type, "image/jpeg")
+        let head = try request("/runs", method: "HEAD")
+        XCTAssertEqual(head.status, 200)
+        XCTAssertTrue(head.type.hasPrefix("text/html"))
+        XCTAssertTrue(head.body.isEmpty)
         for path in ["/media/0/..%2F..%2Fetc%2Fpasswd", "/media/../../etc/passwd", "/source/99/1", "/source/0/999999", "/media/-1/1", "/nope"] {
             let r = try request(path)
             XCTAssertEqual(r.status, 404, path)
