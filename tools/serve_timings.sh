@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Page timings of `capfilt serve` on a generated dataset:
-#   tools/serve_timings.sh CAPFILT OUT            (OUT made by: CAPFILT synth-shards OUT --sources 137000)
+#   tools/serve_timings.sh CAPFILT OUT [WAIT_S]   (OUT made by: CAPFILT synth-shards OUT --sources 137000)
+# WAIT_S: seconds to wait after start, so the histograms the server computes at start are ready.
 # Starts the server on 127.0.0.1 (a free port), asks each page 5 times with curl and prints the first
 # (cold) and the median of the other four, in milliseconds. Only loopback is ever contacted.
 set -euo pipefail
@@ -11,6 +12,7 @@ pid=$!
 trap 'kill $pid 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 100); do grep -q "serving" "$log" && break; sleep 0.1; done
 base=$(grep -o 'http://127.0.0.1:[0-9]*' "$log")
+sleep "${3:-0}"
 shards=$(ls "$out"/shard-*.sqlite | wc -l)
 last=$((shards - 1))
 # A cursor deep into the last shard: the page after it is as far as paging gets.

@@ -11,12 +11,16 @@ public final class Browser: @unchecked Sendable {
     /// NOMUTEX must not be shared across threads, and a local browser does not need parallel queries.
     private let lock = NSLock()
     private var pages: BrowserPages
+    /// Left when the start-up computation of histograms and counts is over (done or failed).
+    private let warmed = DispatchGroup()
 
     public init(directory: URL) throws {
         pages = BrowserPages(reader: try DatasetReader(directory: directory))
         // Histograms and counts scan every score and pair (seconds on a million pairs): compute them
         // at start on separate read-only connections, so no page waits for them behind the lock.
-        let warm = Thread { [weak self] in
+        warmed.enter()
+        let warm = Thread { [weak self, warmed] in
+            defer { warmed.leave() }
             guard let reader = try? DatasetReader(directory: directory),
                   let h = try? reader.histograms(), let c = try? reader.pairCounts() else { return }
             self?.withPages { $0.setCaches(histograms: h, counts: c) }
@@ -82,9 +86,14 @@ public final class Browser: @unchecked Sendable {
             let page = Self.formValues(request.uri.query)["page"].flatMap(Int.init) ?? 0
             return try self.withPages { Self.html(try $0.errors(page: page)) }
         }
-        router.get("/histograms") { _, _ in try self.withPages { Self.html(try $0.histogramsPage()) } }
+        // Waiting for the start-up computation beats running the same scans a second time beside it.
+        router.get("/histograms") { _, _ in
+            _ = self.warmed.wait(timeout: .now() + 120)
+            return try self.withPages { Self.html(try $0.histogramsPage()) }
+        }
         router.get("/histogram/:index") { _, context in
             let i = context.parameters.get("index", as: Int.self) ?? -1
+            _ = self.warmed.wait(timeout: .now() + 120)
             let hists = try self.withPages { try $0.histograms() }
             guard hists.indices.contains(i) else { return Self.notFound }
             return Response(status: .ok, headers: [.contentType: "image/svg+xml"], body: .init(byteBuffer: ByteBuffer(string: HistogramSVG.render(hists[i]))))
