@@ -1,5 +1,5 @@
 """The demo domain in Python: scenes, captions, web-text noise and an exact port of
-DemoCorpus.render (Sources/Pipeline/DemoCorpus.swift), plus the tokenizer/processor builders shared
+DemoCorpus.render (Sources/Demo/DemoCorpus.swift), plus the tokenizer/processor builders shared
 by tools/train_demo.py and tools/eval_demo.py.
 
 Run with the reference venv: /work/wt-clip/tools/.venv/bin/python (see tools/requirements.txt).

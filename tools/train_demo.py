@@ -1,6 +1,6 @@
 """Trains the small demo models that capfilt ships (issue #5): a BLIP captioner, a BLIP ITM/ITC
 filter and a CLIP scorer for the procedural shape domain of `capfilt synth`
-(Sources/Pipeline/DemoCorpus.swift), saved with transformers' own classes as ordinary Hugging Face
+(Sources/Demo/DemoCorpus.swift), saved with transformers' own classes as ordinary Hugging Face
 checkpoint folders:
 
   models/demo-blip-caption/  BlipForConditionalGeneration + BertTokenizer ([DEC] bos) + BlipImageProcessor

@@ -35,8 +35,16 @@ final class Decoder {
         avcodec_free_context(&c)
     }
 
-    /// Decode only keyframes: the decoder skips every other frame without reconstructing it.
-    func skipNonKeyFrames() { context.pointee.skip_frame = AVDISCARD_NONKEY }
+    /// Frames the decoder may drop without reconstructing them.
+    enum Skip { case nothing, nonReference, nonKey }
+
+    func skip(_ frames: Skip) {
+        switch frames {
+        case .nothing: context.pointee.skip_frame = AVDISCARD_DEFAULT
+        case .nonReference: context.pointee.skip_frame = AVDISCARD_NONREF
+        case .nonKey: context.pointee.skip_frame = AVDISCARD_NONKEY
+        }
+    }
 
     /// Sends a packet (nil drains the decoder). Returns false when the decoder wants frames read first.
     func send(_ packet: Packet?) throws -> Bool {

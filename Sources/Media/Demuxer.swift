@@ -66,6 +66,9 @@ final class Demuxer {
         context.pointee.streams[index]!
     }
 
+    /// Seconds per tick of the stream's timestamps.
+    func timeBase(of index: Int) -> Double { av_q2d(stream(index).pointee.time_base) }
+
     func info(_ index: Int) -> StreamInfo {
         let s = stream(index)
         let par = s.pointee.codecpar!.pointee

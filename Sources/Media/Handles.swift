@@ -36,5 +36,6 @@ final class Frame {
     var width: Int { Int(pointer.pointee.width) }
     var height: Int { Int(pointer.pointee.height) }
     var isKeyFrame: Bool { pointer.pointee.key_frame != 0 }
+    var isIntraCoded: Bool { pointer.pointee.pict_type == AV_PICTURE_TYPE_I }
     var bestEffortTimestamp: Int64 { pointer.pointee.best_effort_timestamp }
 }

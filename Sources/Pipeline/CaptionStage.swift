@@ -1,27 +1,22 @@
 import Foundation
-import Models
+@preconcurrency import Models
 import Store
 
 /// `stage: caption` — the CapFilt captioner: a BLIP image-grounded decoder writes N synthetic captions
 /// per frame, stored as texts with origin `synthetic`, the model's id and every decoding setting.
-public final class CaptionStage: Stage {
+public struct CaptionConfig: StageConfig {
     public static let typeName = "caption"
     public static let keys = ["model", "strategy", "num_captions", "num_beams", "length_penalty", "early_stopping", "top_p", "top_k",
                               "temperature", "repetition_penalty", "min_new_tokens", "max_new_tokens", "prompt", "seed", "batch"]
     public static let summary = "BLIP captions per frame (greedy, beam search, nucleus sampling)"
 
     public let name: String
-    public let model: BLIPCaptioner
-    public let modelPath: String
+    public let model: ModelRef
     public let settings: CaptionSettings
-    public let counters = StageCounters()
-    public var usesFrameImages: Bool { true }
-    private let settingsJSON: String
+    let settingsJSON: String
 
     init(name: String, config: SpecMapping, context: StageBuildContext) throws {
         self.name = name
-        let modelNode = try config.required("model")
-        let path = PipelineSpec.resolve(try modelNode.string(), base: context.baseDirectory)
         let strategyName = try config["strategy"]?.oneOf(["greedy", "beam", "nucleus"]) ?? "nucleus"
         var s = CaptionSettings()
         switch strategyName {
@@ -52,35 +47,43 @@ public final class CaptionStage: Stage {
         s.seed = UInt64(try config["seed"]?.int(min: 0) ?? 0)
         do { try s.validate() } catch { throw config.owner.error("\(config.owner.path): \(error)") }
         settings = s
-        let batch = try config["batch"]?.int(min: 1, max: 256) ?? 8
-        do {
-            model = try BLIPCaptioner.load(directory: path, batchSize: batch)
-        } catch {
-            throw modelNode.error("cannot load the BLIP captioning model in \(path.path): \(error)")
-        }
-        modelPath = path.path
+        model = try ModelRef(kind: .blipCaption, node: try config.required("model"),
+                             batch: try config["batch"]?.int(min: 1, max: 256) ?? 8, context: context)
         settingsJSON = String(decoding: (try? JSONEncoder.sorted.encode(s)) ?? Data(), as: UTF8.self)
     }
 
-    public var fingerprint: String { "caption(\(model.modelID);\(settingsJSON))" }
+    public var fingerprint: String { "caption(\(model.id);\(settingsJSON))" }
+    public var models: [ModelRef] { [model] }
+    public var readsWebTexts: Bool { false }
 
-    public func process(_ item: WorkItem) throws {
-        guard !item.frames.isEmpty else { return }
-        try counters.measure {
-            let captions = try model.caption(try item.frames.map { try $0.rgbImage(for: name) }, settings: settings)
-            for (f, list) in captions.enumerated() {
-                var seen: Set<String> = []
-                for c in list where seen.insert(c.text).inserted {
-                    // Samples can repeat; one text per distinct caption keeps the dataset free of duplicates.
-                    var text = TextItem(origin: .synthetic, text: c.text, frame: f, producer: model.modelID,
-                                        settings: settingsJSON.dropLast() + #","score":\#(c.score)}"#)
-                    text.stage = name
-                    item.texts.append(text)
-                    counters.add("captions")
-                }
+    public func makeStage(models: ModelCache) throws -> any Stage {
+        CaptionStage(config: self, model: models.captioner(model))
+    }
+}
+
+struct CaptionStage: Stage {
+    let config: CaptionConfig
+    let model: BLIPCaptioner
+    var name: String { config.name }
+
+    func process(_ input: InputView) throws -> StageOutput {
+        var out = StageOutput()
+        guard !input.frames.isEmpty else { return out }
+        let captions = try model.caption(try input.frames.map { try $0.rgbImage(for: name) }, settings: config.settings)
+        for (f, list) in captions.enumerated() {
+            var seen: Set<String> = []
+            for c in list where seen.insert(c.text).inserted {
+                // Samples can repeat; one text per distinct caption keeps the dataset free of duplicates.
+                var text = TextItem(origin: .synthetic, text: c.text, frame: f, producer: model.modelID,
+                                    settings: config.settingsJSON.dropLast() + #","score":\#(c.score)}"#)
+                text.stage = name
+                out.texts.append(text)
             }
-            item.models.append(ModelRow(id: model.modelID, kind: "blip-caption", path: modelPath, fingerprint: model.modelID))
         }
+        out.counters["captions"] = Double(out.texts.count)
+        out.models.append(ModelRow(id: model.modelID, kind: ModelRef.Kind.blipCaption.rawValue, path: config.model.directory.path,
+                                   fingerprint: model.modelID))
+        return out
     }
 }
 

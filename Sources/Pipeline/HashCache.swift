@@ -4,7 +4,8 @@ import Store
 /// Remembers content hashes by (path, size, mtime, inode) in `OUT/hash-cache.sqlite`, so a nightly run
 /// over a large, mostly unchanged folder reads only the files that are new or changed. It is only a
 /// memo: losing it (or a crash while writing it) costs rehashing, never a wrong row.
-final class HashCache {
+final class HashCache: @unchecked Sendable {
+    // Hashing threads share one cache: `entries`, `fresh` and `db` are used under `lock` only.
     struct Key: Hashable { let path: String; let size: Int64; let mtimeNS: Int64; let inode: UInt64 }
 
     private let db: Database
@@ -42,6 +43,7 @@ final class HashCache {
     }
 
     func save() throws {
+        lock.lock(); defer { lock.unlock() }
         guard !fresh.isEmpty else { return }
         try db.transaction {
             let s = try db.prepare("INSERT OR REPLACE INTO hashes(path, size, mtime_ns, inode, sha256) VALUES (?, ?, ?, ?, ?)")

@@ -38,8 +38,20 @@ public struct IngestError: Error, CustomStringConvertible {
 /// Lists inputs from folders and manifests. Rows naming the same file merge into one input with all
 /// their web texts; the order is by path, so runs are reproducible.
 public enum Ingest {
+    /// What the manifests said, for `validate`.
+    public struct Report: Sendable {
+        public var manifestRows = 0
+        /// Manifest rows naming a file that does not exist (they become error rows).
+        public var rowsWithoutFile = 0
+    }
+
     public static func collect(_ specs: [InputSpec]) throws -> [InputItem] {
+        try survey(specs).inputs
+    }
+
+    public static func survey(_ specs: [InputSpec]) throws -> (inputs: [InputItem], report: Report) {
         var byPath: [String: InputItem] = [:]
+        var report = Report()
         for spec in specs {
             switch spec {
             case let .folder(root, include, exclude):
@@ -48,12 +60,15 @@ public enum Ingest {
                 }
             case let .manifest(url, format, pathField, textField, idField):
                 let rows = try readManifest(url, format: format)
+                try checkFields(rows, url: url, pathField: pathField, textField: textField)
+                report.manifestRows += rows.count
                 let base = url.deletingLastPathComponent()
                 for (line, row) in rows {
                     guard let p = row[pathField], !p.isEmpty else {
                         throw IngestError(description: "\(url.path):\(line): row has no '\(pathField)' field (fields: \(row.keys.sorted().joined(separator: ", ")))")
                     }
                     let path = p.hasPrefix("/") ? p : base.appendingPathComponent(p).standardizedFileURL.path
+                    if !FileManager.default.fileExists(atPath: path) { report.rowsWithoutFile += 1 }
                     var item = byPath[path] ?? InputItem(path: path, uri: path, externalID: nil, webTexts: [])
                     let id = row[idField].flatMap { $0.isEmpty ? nil : $0 }
                     if item.externalID == nil { item.externalID = id }
@@ -65,7 +80,22 @@ public enum Ingest {
                 }
             }
         }
-        return byPath.values.sorted { $0.path < $1.path }
+        return (byPath.values.sorted { $0.path < $1.path }, report)
+    }
+
+    /// A manifest whose configured path or text field is missing from every row, or from most rows, is
+    /// a misconfigured manifest, not a corpus without texts: stop, naming the fields the rows do have.
+    static func checkFields(_ rows: [(Int, [String: String])], url: URL, pathField: String, textField: String) throws {
+        guard !rows.isEmpty else { return }
+        var seen: [String: Int] = [:]
+        for (_, row) in rows { for k in row.keys { seen[k, default: 0] += 1 } }
+        let fields = seen.keys.sorted().joined(separator: ", ")
+        for (field, key) in [(pathField, "path_field"), (textField, "text_field")] {
+            let n = seen[field] ?? 0
+            if n * 2 < rows.count {
+                throw IngestError(description: "\(url.path): \(n == 0 ? "no row" : "only \(n) of \(rows.count) rows") has the field '\(field)' (\(key)); the rows have: \(fields)")
+            }
+        }
     }
 
     static func listFolder(_ root: URL, include: [String], exclude: [String]) throws -> [String] {
@@ -90,7 +120,8 @@ public enum Ingest {
     /// Rows as field → value, with their line numbers.
     static func readManifest(_ url: URL, format: ManifestFormat) throws -> [(Int, [String: String])] {
         guard let data = FileManager.default.contents(atPath: url.path), let text = String(data: data, encoding: .utf8) else {
-            throw IngestError(description: "cannot read manifest \(url.path) as UTF-8 text")
+            let reason = FileManager.default.fileExists(atPath: url.path) ? "it is not UTF-8 text" : "no such file"
+            throw IngestError(description: "cannot read the manifest \(url.path): \(reason)")
         }
         switch format {
         case .jsonl:

@@ -12,11 +12,18 @@ public final class RunLock {
         public var description: String { "another capfilt run holds \(path)\(holder.isEmpty ? "" : " (\(holder))"); try again later or pass --wait" }
     }
 
+    /// The lock file cannot be made (a read-only or missing output folder): fatal, not a usage error.
+    public struct Unavailable: Error, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "cannot open the lock file \(path): \(reason)" }
+    }
+
     public init(directory: URL, wait: Bool) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         path = directory.appendingPathComponent(".capfilt.lock").path
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw IngestError(description: "cannot open lock file \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw Unavailable(path: path, reason: String(cString: strerror(errno))) }
         if flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0 {
             let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             close(fd)

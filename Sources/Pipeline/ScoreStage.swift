@@ -1,6 +1,6 @@
 import Foundation
 import Media
-import Models
+@preconcurrency import Models
 import Store
 
 /// `stage: score` — a contrastive model scores every candidate pair (frame × text that describes it):
@@ -8,12 +8,40 @@ import Store
 /// model's id; with `min`, pairs under it are marked dropped, and with `top_k` only the k best texts of
 /// each frame stay (BLIP-2 kept the top two by CLIP similarity). Scores stay, so a data engineer can
 /// re-threshold in SQL.
-public final class ScoreStage: Stage {
+public struct ScoreConfig: StageConfig {
     public static let typeName = "score"
     public static let keys = ["model", "metric", "min", "top_k", "batch"]
     public static let summary = "contrastive similarity of every pair (CLIP or BLIP ITC cosine), optional minimum and top-k"
 
-    enum Scorer {
+    public let name: String
+    public let metric: String
+    public let minimum: Double?
+    public let topK: Int?
+    public let model: ModelRef
+
+    init(name: String, config: SpecMapping, context: StageBuildContext) throws {
+        self.name = name
+        metric = try config["metric"]?.oneOf(["clip", "itc"]) ?? "clip"
+        minimum = try config["min"]?.double(min: -1, max: 1)
+        topK = try config["top_k"]?.int(min: 1)
+        let batch = try config["batch"]?.int(min: 1, max: 1024) ?? 32
+        model = metric == "clip" ? try ModelRef(kind: .clip, node: try config.required("model"), batch: batch, context: context)
+                                 : try ModelRef(kind: .blipRetrieval, node: try config.required("model"), batch: min(batch, 64), context: context)
+    }
+
+    public var fingerprint: String {
+        "score(\(metric);\(model.id);min=\(minimum.map { String($0) } ?? "-");top=\(topK.map(String.init) ?? "-"))"
+    }
+    public var models: [ModelRef] { [model] }
+    public var readsWebTexts: Bool { true }
+
+    public func makeStage(models: ModelCache) throws -> any Stage {
+        ScoreStage(config: self, scorer: metric == "clip" ? .clip(models.clip(model)) : .itc(models.retrieval(model)))
+    }
+}
+
+struct ScoreStage: Stage {
+    enum Scorer: Sendable {
         case clip(CLIPModel)
         case itc(BLIPRetrieval)
         var modelID: String {
@@ -21,38 +49,12 @@ public final class ScoreStage: Stage {
         }
     }
 
-    public let name: String
-    public let metric: String
-    public let minimum: Double?
-    public let topK: Int?
+    let config: ScoreConfig
     let scorer: Scorer
-    public let modelPath: String
-    public let counters = StageCounters()
-    public var usesFrameImages: Bool { true }
+    var name: String { config.name }
 
-    init(name: String, config: SpecMapping, context: StageBuildContext) throws {
-        self.name = name
-        let modelNode = try config.required("model")
-        let path = PipelineSpec.resolve(try modelNode.string(), base: context.baseDirectory)
-        metric = try config["metric"]?.oneOf(["clip", "itc"]) ?? "clip"
-        minimum = try config["min"]?.double(min: -1, max: 1)
-        topK = try config["top_k"]?.int(min: 1)
-        let batch = try config["batch"]?.int(min: 1, max: 1024) ?? 32
-        do {
-            scorer = metric == "clip" ? .clip(try CLIPModel.load(directory: path, batchSize: batch))
-                                      : .itc(try BLIPRetrieval.load(directory: path, batchSize: min(batch, 64)))
-        } catch {
-            throw modelNode.error("cannot load the \(metric == "clip" ? "CLIP" : "BLIP retrieval") model in \(path.path): \(error)")
-        }
-        modelPath = path.path
-    }
-
-    public var fingerprint: String {
-        "score(\(metric);\(scorer.modelID);min=\(minimum.map { String($0) } ?? "-");top=\(topK.map(String.init) ?? "-"))"
-    }
-
-    /// values[f][j]: the score of frame f with its j-th text in `perFrame[f]`.
-    func values(_ images: [RGBImage], perFrame: [[Int]], texts: [TextItem]) throws -> [[Double]] {
+    /// values[f][j]: the score of frame f with its j-th text in `pairs[f]`.
+    func values(_ images: [RGBImage], pairs: [[Int]], texts: [TextItem]) throws -> [[Double]] {
         switch scorer {
         case let .clip(model):
             var unique: [String: Int] = [:]
@@ -60,40 +62,35 @@ public final class ScoreStage: Stage {
             for t in texts where unique[t.text] == nil { unique[t.text] = list.count; list.append(t.text) }
             let imageEmbeddings = try model.imageEmbeddings(images)
             let textEmbeddings = try model.textEmbeddings(list)
-            return perFrame.enumerated().map { f, tis in
+            return pairs.enumerated().map { f, tis in
                 tis.map { Double(CLIPModel.cosine(imageEmbeddings[f], textEmbeddings[unique[texts[$0].text]!])) }
             }
         case let .itc(model):
-            return try model.itc(images, texts: perFrame.map { $0.map { texts[$0].text } }).map { $0.map(Double.init) }
+            return try model.itc(images, texts: pairs.map { $0.map { texts[$0].text } }).map { $0.map(Double.init) }
         }
     }
 
-    public func process(_ item: WorkItem) throws {
-        guard !item.frames.isEmpty, !item.texts.isEmpty else { return }
-        try counters.measure {
-            let times = item.frames.map(\.time)
-            var perFrame = [[Int]](repeating: [], count: item.frames.count)
-            for (ti, t) in item.texts.enumerated() { for f in t.frames(times: times) { perFrame[f].append(ti) } }
-            let images = try item.frames.map { try $0.rgbImage(for: name) }
-            let values = try values(images, perFrame: perFrame, texts: item.texts)
-            var keptAny: Set<Int> = [], judged: Set<Int> = []
-            for f in 0..<perFrame.count {
-                var keep = Set(perFrame[f].indices.filter { minimum == nil || values[f][$0] >= minimum! })
-                if let k = topK, keep.count > k { keep = Set(keep.sorted { values[f][$0] > values[f][$1] }.prefix(k)) }
-                let decides = minimum != nil || topK != nil
-                for (j, ti) in perFrame[f].enumerated() {
-                    let kept = decides ? keep.contains(j) : nil
-                    item.scores.append(ScoreItem(text: ti, frame: f, metric: metric, model: scorer.modelID, value: values[f][j],
-                                                 threshold: minimum, kept: kept, stage: name))
-                    counters.add("pairs")
-                    judged.insert(ti)
-                    if kept == false { counters.add("pairs_dropped") } else { keptAny.insert(ti) }
-                }
+    func process(_ input: InputView) throws -> StageOutput {
+        var out = StageOutput()
+        guard !input.frames.isEmpty, !input.texts.isEmpty else { return out }
+        let images = try input.frames.map { try $0.rgbImage(for: name) }
+        let values = try values(images, pairs: input.pairs, texts: input.texts)
+        let decides = config.minimum != nil || config.topK != nil
+        for (f, texts) in input.pairs.enumerated() {
+            var keep = Set(texts.indices.filter { config.minimum == nil || values[f][$0] >= config.minimum! })
+            if let k = config.topK, keep.count > k { keep = Set(keep.sorted { values[f][$0] > values[f][$1] }.prefix(k)) }
+            for (j, ti) in texts.enumerated() {
+                out.scores.append(ScoreItem(text: ti, frame: f, metric: config.metric, model: scorer.modelID, value: values[f][j],
+                                            threshold: config.minimum, kept: nil, stage: name))
+                guard decides else { continue }
+                let kept = keep.contains(j)
+                let reason = kept ? nil : config.minimum.map { values[f][j] < $0 ? "\(config.metric) < \($0)" : nil } ?? nil
+                out.decisions.append(PairDecision(text: ti, frame: f, metric: config.metric, kept: kept,
+                                                  reason: kept ? nil : reason ?? "not in the top \(config.topK!) by \(config.metric)"))
             }
-            for ti in judged.subtracting(keptAny) {
-                item.texts[ti].dropReasons.append("\(name): \(metric) below \(minimum.map { "\($0)" } ?? "the top \(topK!)") on every frame")
-            }
-            item.models.append(ModelRow(id: scorer.modelID, kind: metric == "clip" ? "clip" : "blip-itm", path: modelPath, fingerprint: scorer.modelID))
         }
+        out.models.append(ModelRow(id: scorer.modelID, kind: config.metric == "clip" ? ModelRef.Kind.clip.rawValue : ModelRef.Kind.blipRetrieval.rawValue,
+                                   path: config.model.directory.path, fingerprint: scorer.modelID))
+        return out
     }
 }

@@ -1,52 +1,77 @@
 import Foundation
+import Store
 
-/// A pipeline stage: one entry point over the stream of inputs. The executor hands every input to
-/// every stage in order; a stage fills the item in (frames, texts, scores) or throws, which turns the
-/// input into an error row while the run goes on. Filters mark texts dropped with a reason.
-public protocol Stage: AnyObject, Sendable {
-    /// The registry name (`decode`, `score`, ...).
+/// A stage's settings as the pipeline file gives them: plain values, with each model named by its
+/// fingerprint (config.json and the safetensors header), never its weights. `capfilt validate` stops
+/// here; a run turns each config into a `Stage` with the models its `ModelCache` loaded once.
+public protocol StageConfig: Sendable {
     static var typeName: String { get }
+    static var keys: [String] { get }
+    static var summary: String { get }
     /// This instance's name in the pipeline file (defaults to the type name).
     var name: String { get }
     /// Everything that decides this stage's output; part of each input's work key, so changing a
     /// setting redoes the work on a rerun.
     var fingerprint: String { get }
-    var counters: StageCounters { get }
-    /// Whether the stage looks at frame pictures (model stages do); decode keeps them only then.
-    var usesFrameImages: Bool { get }
-    func process(_ item: WorkItem) throws
+    /// The checkpoints the stage needs.
+    var models: [ModelRef] { get }
+    /// Whether the stage looks at the manifests' web texts: from the first such stage on, the work
+    /// keys cover those texts, so an edited manifest row reruns the text stages of its input only.
+    var readsWebTexts: Bool { get }
+    func makeStage(models: ModelCache) throws -> any Stage
 }
 
-extension Stage {
-    public var usesFrameImages: Bool { false }
+/// A model stage at run time: one entry point over one input at a time. It looks at a read-only view
+/// of the input and returns what it produced; the executor applies that to the input's record. A throw
+/// turns the input into an error row while the run goes on.
+public protocol Stage: Sendable {
+    var name: String { get }
+    func process(_ input: InputView) throws -> StageOutput
 }
 
-/// Per-stage counters, shared by the worker threads.
-public final class StageCounters: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [String: Double] = [:]
+/// One input as a stage sees it: the stored frames (decoded back from their bytes), every text so far,
+/// and which texts each frame is paired with.
+public struct InputView: Sendable {
+    public let uri: String
+    public let frames: [FrameItem]
+    public let texts: [TextItem]
+    /// pairs[f]: the indices of the texts frame f is paired with, in text order.
+    public let pairs: [[Int]]
+}
+
+/// A stage's verdict on one candidate pair. The verdict is stored on that stage's score of the pair
+/// (`scores.kept`), and the `pairs` view keeps a pair no verdict dropped: that is the one record of
+/// what is kept, and every per-text figure is derived from it.
+public struct PairDecision: Sendable, Equatable {
+    public var text: Int
+    public var frame: Int
+    /// The metric of the score the decision rests on.
+    public var metric: String
+    public var kept: Bool
+    /// Why a dropped pair was dropped (for the ledger's counts).
+    public var reason: String?
+    public init(text: Int, frame: Int, metric: String, kept: Bool, reason: String? = nil) {
+        self.text = text; self.frame = frame; self.metric = metric; self.kept = kept; self.reason = reason
+    }
+}
+
+/// What a stage made of one input.
+public struct StageOutput: Sendable {
+    /// New texts (synthetic captions); their `frame` is an index into the view's frames.
+    public var texts: [TextItem] = []
+    /// Scores of pairs, by text and frame index in the view.
+    public var scores: [ScoreItem] = []
+    public var decisions: [PairDecision] = []
+    public var models: [ModelRow] = []
+    /// Stage-specific counts (captions made, ...), added to the run's summary.
+    public var counters: [String: Double] = [:]
     public init() {}
-
-    public func add(_ key: String, _ amount: Double = 1) {
-        lock.lock(); values[key, default: 0] += amount; lock.unlock()
-    }
-
-    public var snapshot: [String: Double] {
-        lock.lock(); defer { lock.unlock() }; return values
-    }
-
-    /// Times `body` into `seconds` and counts it as one item in, or an error.
-    public func measure<T>(_ body: () throws -> T) throws -> T {
-        let start = DispatchTime.now().uptimeNanoseconds
-        defer { add("seconds", Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
-        add("in")
-        do { return try body() } catch { add("errors"); throw error }
-    }
 }
 
-/// Maps the stage names a pipeline file may use to the stage types, and builds them from their node.
+/// Maps the stage names a pipeline file may use to their config types. `decode` is not among them:
+/// it configures the reader every input passes through first (see `DecodeConfig`).
 public struct StageRegistry: Sendable {
-    public typealias Factory = @Sendable (_ name: String, _ config: SpecMapping, _ context: StageBuildContext) throws -> Stage
+    public typealias Factory = @Sendable (_ name: String, _ config: SpecMapping, _ context: StageBuildContext) throws -> any StageConfig
 
     public struct Entry: Sendable {
         public let keys: [String]
@@ -58,32 +83,23 @@ public struct StageRegistry: Sendable {
 
     public init() {}
 
-    public mutating func register(_ type: String, keys: [String], summary: String, make: @escaping Factory) {
-        entries[type] = Entry(keys: keys, summary: summary, make: make)
+    public mutating func register<C: StageConfig>(_ type: C.Type, make: @escaping @Sendable (String, SpecMapping, StageBuildContext) throws -> C) {
+        entries[C.typeName] = Entry(keys: C.keys, summary: C.summary, make: { try make($0, $1, $2) })
     }
 
-    public var names: [String] { entries.keys.sorted() }
+    /// Every name a `stage:` key may hold, the reader's `decode` included.
+    public var names: [String] { ([DecodeConfig.typeName] + entries.keys).sorted() }
 
-    /// The stages capfilt ships. Model stages register here as they land.
     public static var standard: StageRegistry {
         var r = StageRegistry()
-        r.register(DecodeStage.typeName, keys: DecodeStage.keys, summary: DecodeStage.summary) { name, config, ctx in
-            try DecodeStage(name: name, config: config, context: ctx)
-        }
-        r.register(CaptionStage.typeName, keys: CaptionStage.keys, summary: CaptionStage.summary) { name, config, ctx in
-            try CaptionStage(name: name, config: config, context: ctx)
-        }
-        r.register(FilterStage.typeName, keys: FilterStage.keys, summary: FilterStage.summary) { name, config, ctx in
-            try FilterStage(name: name, config: config, context: ctx)
-        }
-        r.register(ScoreStage.typeName, keys: ScoreStage.keys, summary: ScoreStage.summary) { name, config, ctx in
-            try ScoreStage(name: name, config: config, context: ctx)
-        }
+        r.register(CaptionConfig.self) { try CaptionConfig(name: $0, config: $1, context: $2) }
+        r.register(FilterConfig.self) { try FilterConfig(name: $0, config: $1, context: $2) }
+        r.register(ScoreConfig.self) { try ScoreConfig(name: $0, config: $1, context: $2) }
         return r
     }
 
-    func build(_ node: SpecNode, context: StageBuildContext) throws -> Stage {
-        // Read `stage:` first so the allowed keys can be those of the named type.
+    /// The `stage:` value of a stage node, checked against the known names.
+    func typeName(of node: SpecNode) throws -> String {
         guard case let .mapping(m) = node.node else {
             throw node.error("each stage must be a mapping with a 'stage' key naming one of: \(names.joined(separator: ", "))")
         }
@@ -92,16 +108,25 @@ public struct StageRegistry: Sendable {
         }
         let typeSpec = SpecNode(node: typeNode.value, file: node.file, path: "\(node.path).stage")
         let type = try typeSpec.string()
-        guard let entry = entries[type] else {
+        guard type == DecodeConfig.typeName || entries[type] != nil else {
             throw typeSpec.error("unknown stage '\(type)'; known stages: \(names.joined(separator: ", "))")
         }
+        return type
+    }
+
+    func build(_ node: SpecNode, context: StageBuildContext) throws -> any StageConfig {
+        let type = try typeName(of: node)
+        guard let entry = entries[type] else {
+            throw node.error("'\(type)' reads the inputs and must be the first stage, once")
+        }
+        // The allowed keys are those of the named type.
         let config = try node.mapping(allowed: ["stage", "name"] + entry.keys)
         let name = try config["name"]?.string() ?? type
         return try entry.make(name, config, context)
     }
 }
 
-/// What a stage may need while being built: where relative paths start.
+/// What a stage config may need while being read: where relative paths start.
 public struct StageBuildContext: Sendable {
     public let baseDirectory: URL
     public init(baseDirectory: URL) { self.baseDirectory = baseDirectory }

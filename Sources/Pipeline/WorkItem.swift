@@ -1,6 +1,6 @@
 import Foundation
 import Media
-import Models
+@preconcurrency import Models
 import Store
 
 /// A text attached to an input before or during the run.
@@ -18,15 +18,14 @@ public struct TextItem: Sendable {
     public var settings: String?
     /// The stage that made it (nil: ingest), so a rerun can keep the texts of the stages it does not redo.
     public var stage: String?
-    /// Filters that dropped this text, with why; empty means kept.
-    public var dropReasons: [String] = []
     public init(origin: Origin, text: String, frame: Int? = nil, start: Double? = nil, end: Double? = nil,
                 externalID: String? = nil, producer: String? = nil, settings: String? = nil) {
         self.origin = origin; self.text = text; self.frame = frame; self.start = start; self.end = end
         self.externalID = externalID; self.producer = producer; self.settings = settings
     }
 
-    /// The frames this text describes, given the sampled frame times.
+    /// The frames this text describes, given the sampled frame times: the one rule for which texts
+    /// pair with which frames (`WorkItem.links` applies it; stages see its result as `InputView.pairs`).
     func frames(times: [Double]) -> [Int] {
         switch origin {
         case .synthetic: return frame.map { [$0] } ?? []
@@ -80,45 +79,39 @@ public struct ScoreItem: Sendable {
     }
 }
 
-/// One input on its way through the stages; stages fill it in.
-public final class WorkItem: @unchecked Sendable {
-    public let input: InputItem
-    public var contentHash: String
-    public var sizeBytes: Int?
-    public var probe: MediaProbe?
-    public var frames: [FrameItem] = []
-    public var audio: [AudioSegment] = []
-    public var texts: [TextItem]
-    public var scores: [ScoreItem] = []
-    public var models: [ModelRow] = []
-    public var status: String = "ok"
-    public var error: String?
-    public var decodeStats: DecodeStats?
-    /// One key per stage (see `PipelineRunner.stageKeys`).
-    public var stageKeys: [String] = []
+/// One input on its way through the reader and the stages: the executor applies each stage's output
+/// to it, then writes it as one transaction.
+struct WorkItem: Sendable {
+    let input: InputItem
+    var contentHash: String
+    var sizeBytes: Int?
+    var probe: MediaProbe?
+    var frames: [FrameItem] = []
+    var audio: [AudioSegment] = []
+    var texts: [TextItem]
+    /// Every score, with `kept` set from the stages' pair decisions.
+    var scores: [ScoreItem] = []
+    var models: [ModelRow] = []
+    var status = "ok"
+    var error: String?
+    var decodeStats: DecodeStats?
+    /// One key per stage (see `Planner.stageKeys`).
+    var stageKeys: [String]
     /// Set when a rerun reuses a stored input: its source row as it was.
     var storedSource: SourceRow?
 
-    init(input: InputItem, contentHash: String, sizeBytes: Int?) {
-        self.input = input
-        self.contentHash = contentHash
-        self.sizeBytes = sizeBytes
-        texts = input.webTexts.map { TextItem(origin: .web, text: $0.text, externalID: $0.id, producer: $0.manifest) }
+    init(_ order: WorkOrder) {
+        input = order.input
+        contentHash = order.contentHash
+        sizeBytes = order.sizeBytes
+        stageKeys = order.stageKeys
+        texts = order.input.webTexts.map { TextItem(origin: .web, text: $0.text, externalID: $0.id, producer: $0.manifest) }
     }
 
-    func fail(_ message: String) {
-        status = "error"
-        error = message
-        frames = []
-        audio = []
-        scores = []
-        texts.removeAll { $0.origin != .web }
-    }
-
-    /// Rebuilds an input from what a shard holds, keeping the texts and scores of `keptStages` (and
-    /// the ingest's web texts); frames are decoded back from their bytes when `pictures` is set.
-    init(reusing stored: InputWrite, input: InputItem, keptStages: Set<String>, pictures: Bool) throws {
-        self.input = input
+    /// Rebuilds an input from what a shard holds, keeping the texts and scores of `keptStages`; frames
+    /// are decoded back from their bytes when `pictures` is set.
+    init(reusing stored: InputWrite, order: WorkOrder, keptStages: Set<String>, pictures: Bool) throws {
+        self.init(order)
         contentHash = stored.source.contentHash
         sizeBytes = stored.source.sizeBytes
         storedSource = stored.source
@@ -138,9 +131,13 @@ public final class WorkItem: @unchecked Sendable {
                 audio.append(AudioSegment(index: m.idx, start: m.tStart, end: m.tEnd ?? m.tStart, sampleRate: m.sampleRate ?? 16_000, samples: samples))
             }
         }
+        // Web texts come from the manifests as they are now (an edited row replaces its text); the
+        // stored ones are matched to them only so that kept stages' scores stay attached.
         var textPosition: [Int: Int] = [:]
-        texts = []
-        for (position, t) in stored.texts.enumerated() where t.stage == nil || keptStages.contains(t.stage!) {
+        for (position, t) in stored.texts.enumerated() where t.stage == nil {
+            textPosition[position] = texts.firstIndex { $0.text == t.text && $0.externalID == t.externalID && $0.producer == t.producer }
+        }
+        for (position, t) in stored.texts.enumerated() where t.stage.map(keptStages.contains) ?? false {
             textPosition[position] = texts.count
             var item = TextItem(origin: TextItem.Origin(rawValue: t.origin) ?? .web, text: t.text, frame: t.mediaIndex.flatMap { framePosition[$0] },
                                 start: t.tStart, end: t.tEnd, externalID: t.externalID, producer: t.producer, settings: t.settings)
@@ -154,25 +151,70 @@ public final class WorkItem: @unchecked Sendable {
         }
     }
 
+    /// The candidate pairs (text, frame), in text order.
+    var links: [(text: Int, frame: Int)] {
+        let times = frames.map(\.time)
+        return texts.enumerated().flatMap { ti, t in t.frames(times: times).map { (ti, $0) } }
+    }
+
+    var view: InputView {
+        var pairs = [[Int]](repeating: [], count: frames.count)
+        for l in links { pairs[l.frame].append(l.text) }
+        return InputView(uri: input.uri, frames: frames, texts: texts, pairs: pairs)
+    }
+
+    mutating func apply(_ read: MediaReader.Output) {
+        probe = read.probe
+        frames = read.frames
+        audio = read.audio
+        decodeStats = read.stats
+        texts += read.cues
+        if read.stats.corruptPackets > 0 {
+            status = "partial"
+            error = "\(read.stats.corruptPackets) corrupt packet(s) skipped; first: \(read.stats.firstCorruption ?? "?")"
+        }
+    }
+
+    /// Adds a stage's texts and scores and records its decisions on its scores.
+    mutating func apply(_ output: StageOutput, stage: String) throws {
+        let first = scores.count
+        texts += output.texts
+        scores += output.scores
+        var position: [String: Int] = [:]
+        for i in first..<scores.count { position["\(scores[i].text) \(scores[i].frame) \(scores[i].metric)"] = i }
+        for d in output.decisions {
+            guard let i = position["\(d.text) \(d.frame) \(d.metric)"] else {
+                throw ModelStageError(message: "\(stage) decided on text \(d.text) × frame \(d.frame) without a \(d.metric) score for it")
+            }
+            scores[i].kept = d.kept
+        }
+        for m in output.models where !models.contains(m) { models.append(m) }
+    }
+
+    mutating func fail(_ message: String) {
+        status = "error"
+        error = message
+        frames = []
+        audio = []
+        scores = []
+        texts.removeAll { $0.origin != .web }
+    }
+
+    /// Texts with a pair no decision dropped, texts whose every pair was dropped, and texts paired with
+    /// no frame: the `pairs` view's rule, applied to this input.
+    var textFigures: (kept: Int, dropped: Int, unpaired: Int) {
+        let droppedPairs = Set(scores.filter { $0.kept == false }.map { "\($0.text) \($0.frame)" })
+        var paired = Set<Int>(), keptTexts = Set<Int>()
+        for l in links {
+            paired.insert(l.text)
+            if !droppedPairs.contains("\(l.text) \(l.frame)") { keptTexts.insert(l.text) }
+        }
+        return (keptTexts.count, paired.count - keptTexts.count, texts.count - paired.count)
+    }
+
     /// The rows this input becomes.
     func rows() -> InputWrite {
-        var s = storedSource ?? SourceRow(contentHash: contentHash, uri: input.uri, status: status)
-        s.uri = input.uri
-        s.status = status
-        s.externalID = input.externalID ?? s.externalID
-        s.error = error
-        s.sizeBytes = sizeBytes
-        s.workKey = stageKeys.last
-        s.stageKeys = String(decoding: (try? JSONEncoder().encode(stageKeys)) ?? Data("[]".utf8), as: UTF8.self)
-        if let p = probe {
-            s.kind = p.kind.rawValue; s.container = p.container; s.videoCodec = p.videoCodec; s.audioCodec = p.audioCodec
-            s.duration = p.duration; s.width = p.width; s.height = p.height; s.fps = p.frameRate > 0 ? p.frameRate : nil
-            s.rotation = p.rotation
-        }
-        if let d = decodeStats {
-            s.stats = #"{"packets_read":\#(d.packetsRead),"frames_decoded":\#(d.framesDecoded),"frames_converted":\#(d.framesConverted),"seeks":\#(d.seeks),"corrupt_packets":\#(d.corruptPackets)}"#
-        }
-        var w = InputWrite(source: s)
+        var w = InputWrite(source: sourceRow())
         for f in frames {
             var m = MediaRow(kind: "frame", idx: f.index, tStart: f.time, format: f.format.rawValue, data: f.encoded)
             m.width = f.width; m.height = f.height; m.isKeyframe = f.isKeyframe; m.sceneScore = f.sceneScore
@@ -185,17 +227,36 @@ public final class WorkItem: @unchecked Sendable {
             m.sampleRate = a.sampleRate; m.samples = a.samples.count
             w.media.append(m)
         }
-        let times = frames.map(\.time)
         for t in texts {
             var row = TextRow(origin: t.origin.rawValue, text: t.text, mediaIndex: t.frame)
             row.tStart = t.start; row.tEnd = t.end; row.externalID = t.externalID; row.producer = t.producer; row.settings = t.settings
             row.stage = t.stage
             w.texts.append(row)
-            for f in t.frames(times: times) { w.links.append(.init(text: w.texts.count - 1, media: f)) }
         }
+        w.links = links.map { InputWrite.Link(text: $0.text, media: $0.frame) }
         w.scores = scores.map { ScoreRow(text: $0.text, media: $0.frame, metric: $0.metric, model: $0.model, value: $0.value,
                                          threshold: $0.threshold, kept: $0.kept, stage: $0.stage) }
         w.models = models
         return w
+    }
+
+    private func sourceRow() -> SourceRow {
+        var s = storedSource ?? SourceRow(contentHash: contentHash, uri: input.uri, status: status)
+        s.uri = input.uri
+        s.status = status
+        s.externalID = input.externalID
+        s.error = error
+        s.sizeBytes = sizeBytes
+        s.workKey = stageKeys.last
+        s.stageKeys = String(decoding: (try? JSONEncoder().encode(stageKeys)) ?? Data("[]".utf8), as: UTF8.self)
+        if let p = probe {
+            s.kind = p.kind.rawValue; s.container = p.container; s.videoCodec = p.videoCodec; s.audioCodec = p.audioCodec
+            s.duration = p.duration; s.width = p.width; s.height = p.height; s.fps = p.frameRate > 0 ? p.frameRate : nil
+            s.rotation = p.rotation
+        }
+        if let d = decodeStats {
+            s.stats = #"{"packets_read":\#(d.packetsRead),"frames_decoded":\#(d.framesDecoded),"frames_converted":\#(d.framesConverted),"seeks":\#(d.seeks),"corrupt_packets":\#(d.corruptPackets)}"#
+        }
+        return s
     }
 }

@@ -123,4 +123,11 @@ public struct IndexedSource: Sendable {
     public var status: String
     public var workKey: String?
     public var stageKeys: [String] = []
+    public var uri = ""
+    public var externalID: String?
+    /// A run found its file gone; it is out of the views until it comes back.
+    public var retired = false
+    public init(shard: String, status: String, workKey: String?, stageKeys: [String] = []) {
+        self.shard = shard; self.status = status; self.workKey = workKey; self.stageKeys = stageKeys
+    }
 }

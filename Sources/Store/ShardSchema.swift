@@ -1,9 +1,9 @@
 /// The shard schema. `schemas/shard.sql` is this text; a test keeps the two equal.
 public enum ShardSchema {
-    public static let version = 2
+    public static let version = 3
 
     public static let sql = """
-    -- capfilt shard schema, version 2 (PRAGMA user_version = 2). Version 2 added texts_fts.
+    -- capfilt shard schema, version 3 (PRAGMA user_version = 3; versions 1 and 2 are upgraded in place). Version 3 added texts_fts.
     -- One shard holds whole inputs: a source and all its media, texts and scores live in the same file.
 
     CREATE TABLE IF NOT EXISTS meta (
@@ -29,6 +29,9 @@ public enum ShardSchema {
     -- Every input seen, keyed by the SHA-256 of its bytes; unreadable files by 'path:' + SHA-256 of the path.
     -- stage_keys: a JSON list, one key per stage, each covering the input and the settings of that stage and
     -- all before it; a rerun redoes work from the first stage whose key changed.
+    -- retired_by: the run that found the input gone (its file deleted or replaced by other bytes). Retired
+    -- rows leave every view but stay, so an input that comes back costs no recomputation; `capfilt prune`
+    -- deletes them.
     CREATE TABLE IF NOT EXISTS sources (
         id           INTEGER PRIMARY KEY,
         content_hash TEXT NOT NULL UNIQUE,
@@ -50,7 +53,8 @@ public enum ShardSchema {
         stage_keys   TEXT,
         stats        TEXT,
         run_id       TEXT REFERENCES runs(id),
-        created_at   TEXT NOT NULL
+        created_at   TEXT NOT NULL,
+        retired_by   TEXT
     );
 
     -- Sampled frames (encoded images) and audio segments (16 kHz mono float32 little-endian).
@@ -95,7 +99,7 @@ public enum ShardSchema {
     -- from the sqlite3 shell, e.g.
     --   SELECT t.origin, t.text FROM texts_fts JOIN texts t ON t.id = texts_fts.rowid
     --   WHERE texts_fts MATCH 'red AND (car OR truck)' ORDER BY rank LIMIT 20;
-    -- Version 1 shards get it (and a rebuild from their texts) the next time a run opens them for writing.
+    -- Older shards get it (and a rebuild from their texts) the next time a run opens them for writing.
     CREATE VIRTUAL TABLE IF NOT EXISTS texts_fts USING fts5(
         text, content = 'texts', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
     );
@@ -119,7 +123,8 @@ public enum ShardSchema {
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS text_media_media ON text_media(media_id);
 
-    -- Every score ever computed for a pair. `kept` is the stage's decision (1 kept, 0 dropped, NULL none);
+    -- Every score ever computed for a pair, by the stage that computed it (a filter and a score stage may
+    -- both compute BLIP's ITC). `kept` is the stage's decision (1 kept, 0 dropped, NULL none);
     -- the value stays, so a pair can be re-thresholded in SQL without recomputing.
     CREATE TABLE IF NOT EXISTS scores (
         text_id   INTEGER NOT NULL REFERENCES texts(id) ON DELETE CASCADE,
@@ -129,9 +134,9 @@ public enum ShardSchema {
         value     REAL NOT NULL,
         threshold REAL,
         kept      INTEGER,
-        stage     TEXT,
+        stage     TEXT NOT NULL DEFAULT '',
         run_id    TEXT,
-        PRIMARY KEY (text_id, media_id, metric, model)
+        PRIMARY KEY (text_id, media_id, metric, model, stage)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS scores_media ON scores(media_id);
 
@@ -152,7 +157,8 @@ public enum ShardSchema {
     FROM text_media tm
     JOIN texts t   ON t.id = tm.text_id
     JOIN media m   ON m.id = tm.media_id AND m.kind = 'frame'
-    JOIN sources s ON s.id = t.source_id;
+    JOIN sources s ON s.id = t.source_id
+    WHERE s.retired_by IS NULL;
 
     -- The curated set: pairs that no scoring stage dropped, with the frame image.
     CREATE VIEW IF NOT EXISTS curated_pairs AS
@@ -173,6 +179,10 @@ public enum ShardSchema {
 
     -- Inputs that failed, with FFmpeg's message.
     CREATE VIEW IF NOT EXISTS errors AS
-    SELECT id, uri, status, error FROM sources WHERE status <> 'ok';
+    SELECT id, uri, status, error FROM sources WHERE status <> 'ok' AND retired_by IS NULL;
+
+    -- The inputs the corpus has now (sources less the retired ones).
+    CREATE VIEW IF NOT EXISTS live_sources AS
+    SELECT * FROM sources WHERE retired_by IS NULL;
     """
 }

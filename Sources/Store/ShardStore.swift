@@ -46,6 +46,12 @@ public final class ShardStore {
         let db = try Database(path: path)
         try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
         if let pageLimit { try db.execute("PRAGMA max_page_count=\(pageLimit)") }
+        try prepare(db, path: path)
+        return db
+    }
+
+    /// Creates the schema in a new shard and upgrades an older one in place.
+    static func prepare(_ db: Database, path: String) throws {
         let version = try db.scalar("PRAGMA user_version").int ?? 0
         if version == 0 {
             try db.transaction {
@@ -54,19 +60,36 @@ public final class ShardStore {
                 try db.run("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?), ('created_by', 'capfilt')",
                            [String(ShardSchema.version)])
             }
-        } else if version == 1 {
-            // Version 2 only adds texts_fts; the schema is all IF NOT EXISTS, so applying it again and
-            // indexing the existing texts upgrades the shard in place, in one transaction.
+        } else if version == 1 || version == 2 {
+            // Version 2 retires vanished inputs instead of leaving them in every view, and keys scores
+            // by stage too, so a filter's ITC and a score stage's ITC of one model
+            // are two rows (a rerun of one must not take the other's row with it).
+            // Version 3 adds texts_fts. The schema is all IF NOT EXISTS: applying it creates the index
+            // empty, and a rebuild indexes the texts already there, all in one transaction.
             try db.transaction {
+                if version == 1 {
+                    try db.execute("""
+                        ALTER TABLE sources ADD COLUMN retired_by TEXT;
+                        DROP VIEW IF EXISTS capfilt_result; DROP VIEW IF EXISTS curated_pairs; DROP VIEW IF EXISTS pairs; DROP VIEW IF EXISTS errors;
+                        ALTER TABLE scores RENAME TO scores_v1;
+                        DROP INDEX IF EXISTS scores_media;
+                        """)
+                }
                 try db.execute(ShardSchema.sql)
+                if version == 1 {
+                    try db.execute("""
+                        INSERT INTO scores(text_id, media_id, metric, model, value, threshold, kept, stage, run_id)
+                            SELECT text_id, media_id, metric, model, value, threshold, kept, coalesce(stage, ''), run_id FROM scores_v1;
+                        DROP TABLE scores_v1;
+                        """)
+                }
                 try db.execute("INSERT INTO texts_fts(texts_fts) VALUES ('rebuild')")
                 try db.execute("PRAGMA user_version=\(ShardSchema.version)")
                 try db.run("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", [String(ShardSchema.version)])
             }
         } else if version != ShardSchema.version {
-            throw SQLiteError(code: 1, message: "\(path) has shard schema version \(version); this capfilt reads version \(ShardSchema.version)", sql: nil)
+            throw SQLiteError(code: 1, message: "\(path) has shard schema version \(version); this capfilt reads versions 1 to \(ShardSchema.version)", sql: nil)
         }
-        return db
     }
 
     public var currentShard: String { currentName }
@@ -76,11 +99,14 @@ public final class ShardStore {
     public func index() throws -> [String: IndexedSource] {
         var result: [String: (IndexedSource, String)] = [:]
         for url in ShardStore.shardFiles(in: directory) {
-            let db = url.lastPathComponent == currentName ? current : try Database(path: url.path)
-            for row in try db.query("SELECT content_hash, status, work_key, created_at, stage_keys FROM sources") {
+            let db = try database(for: url.lastPathComponent)
+            for row in try db.query("SELECT content_hash, status, work_key, created_at, stage_keys, uri, external_id, retired_by FROM sources") {
                 guard let hash = row[0].text else { continue }
                 let keys = row[4].text.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
-                let entry = IndexedSource(shard: url.lastPathComponent, status: row[1].text ?? "error", workKey: row[2].text, stageKeys: keys)
+                var entry = IndexedSource(shard: url.lastPathComponent, status: row[1].text ?? "error", workKey: row[2].text, stageKeys: keys)
+                entry.uri = row[5].text ?? ""
+                entry.externalID = row[6].text
+                entry.retired = row[7].text != nil
                 let created = row[3].text ?? ""
                 if let (old, oldCreated) = result[hash] {
                     let (keep, drop) = created >= oldCreated ? (entry, old) : (old, entry)
@@ -95,7 +121,36 @@ public final class ShardStore {
     }
 
     private func database(for shard: String) throws -> Database {
-        shard == currentName ? current : try Database(path: directory.appendingPathComponent(shard).path)
+        if shard == currentName { return current }
+        let path = directory.appendingPathComponent(shard).path
+        let db = try Database(path: path)
+        try ShardStore.prepare(db, path: path)
+        return db
+    }
+
+    /// Marks inputs whose files are gone: they leave every view, and their rows stay until `prune`, so
+    /// an input that comes back (a remounted disk) is restored without recomputation.
+    public func retire(hashes: [String], shard: String, run: String) throws {
+        let db = try database(for: shard)
+        try db.transaction {
+            for h in hashes { try db.run("UPDATE sources SET retired_by = ? WHERE content_hash = ? AND retired_by IS NULL", [run, h]) }
+        }
+    }
+
+    /// Deletes every retired input with its media, texts and scores, and gives the space back to the
+    /// file system. Returns the number of inputs deleted.
+    @discardableResult
+    public func prune() throws -> Int {
+        var deleted = 0
+        for url in ShardStore.shardFiles(in: directory) {
+            let db = try database(for: url.lastPathComponent)
+            try db.execute("PRAGMA foreign_keys=ON")
+            try db.run("DELETE FROM sources WHERE retired_by IS NOT NULL")
+            deleted += Int(try db.scalar("SELECT changes()").int ?? 0)
+            try db.execute("VACUUM")
+        }
+        mediaRows = Int(try current.scalar("SELECT COUNT(*) FROM media").int ?? 0)
+        return deleted
     }
 
     /// Removes an input and everything attached to it (cascade).
@@ -174,7 +229,7 @@ public final class ShardStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for sc in input.scores {
-                try insertScore.bind([textIDs[sc.text], mediaIDs[sc.media], sc.metric, sc.model, sc.value, sc.threshold, sc.kept, sc.stage, runID])
+                try insertScore.bind([textIDs[sc.text], mediaIDs[sc.media], sc.metric, sc.model, sc.value, sc.threshold, sc.kept, sc.stage ?? "", runID])
                 try insertScore.stepToEnd()
             }
             for m in input.models {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Demo
 import Foundation
 import Media
 
@@ -24,8 +25,8 @@ struct DecodeBench: ParsableCommand {
         print("making \(seconds) s of \(width)x\(height) \(fps)-fps H.264 (keyframe every \(gop) frames)…")
         // Moving gradients: real motion for the encoder, cheap to render.
         let base = RGBFrame(width: width, height: height) { x, y in (UInt8(x * 255 / width), UInt8(y * 255 / height), 128) }
-        try MediaWriter.write(to: path, spec: MediaSpec(video: .init(codec: .h264, width: width, height: height, fps: fps,
-                                                                     frames: seconds * fps, gop: gop, pixelFormat: "yuv420p"))) { i in
+        try SyntheticMedia.write(to: path, spec: MediaSpec(video: .init(codec: .h264, width: width, height: height, fps: fps,
+                                                                        frames: seconds * fps, gop: gop, pixelFormat: "yuv420p"))) { i in
             var f = base
             let shift = (i * 4) % width
             for y in stride(from: 0, to: height, by: 8) { for x in 0..<16 { let o = (y * width + (x + shift) % width) * 3; f.pixels[o] = 255 } }

@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import Pipeline
 
-/// The command tree. Commands throw; exit codes are decided in one place, `Main.exitCode(for:)`.
+/// The command tree. Commands throw; exit codes come from one table, `ExitCode` (Main only adds
+/// ArgumentParser's own errors).
 struct Capfilt: ParsableCommand {
     static let version = "0.1.0"
 
@@ -16,14 +17,15 @@ struct Capfilt: ParsableCommand {
         """,
         version: version,
         subcommands: [RunCommand.self, ValidateCommand.self, InspectCommand.self, FramesCommand.self, SynthCommand.self,
-                      ReportCommand.self, CaptionCommand.self, EmbedCommand.self, ScoreCommand.self, TokenizeCommand.self,
+                      ReportCommand.self, PruneCommand.self, CaptionCommand.self, EmbedCommand.self, ScoreCommand.self, TokenizeCommand.self,
                       ExportCommand.self, ServeCommand.self, SummaryCommand.self, SynthShardsCommand.self]
     )
 }
 
-/// A command's own decision about the exit code (e.g. a run that finished with errors).
+/// A run that ended otherwise than ok (finished with errors, interrupted, failed): its exit code
+/// comes from the outcome, through the same table the ledger uses.
 struct CommandExit: Error {
-    let code: Int32
+    let outcome: RunSummary.Outcome
 }
 
 @main
@@ -41,12 +43,18 @@ enum Main {
             try c.run()
             exit(0)
         } catch let e as CommandExit {
-            exit(e.code)
+            exit(ExitCode.for(e.outcome))
         } catch {
             // Help, version and validation errors surface here too: ArgumentParser prints those itself.
             if isArgumentParserOutcome(error) { Capfilt.exit(withError: error) }
-            FileHandle.standardError.write(Data("capfilt: error: \(error)\n".utf8))
-            exit(exitCode(for: error))
+            let code = exitCode(for: error)
+            if LogSetup.format == .json {
+                JSONLogHandler.write(["ts": ISO8601DateFormatter().string(from: Date()), "level": "error", "logger": "capfilt",
+                                      "msg": "\(error)", "exit_code": Int(code)])
+            } else {
+                FileHandle.standardError.write(Data("capfilt: error: \(error)\n".utf8))
+            }
+            exit(code)
         }
     }
 
@@ -58,10 +66,6 @@ enum Main {
     }
 
     static func exitCode(for error: Error) -> Int32 {
-        switch error {
-        case is SpecError, is ValidationError: return ExitCode.usage
-        case is RunLock.Busy: return ExitCode.locked
-        default: return ExitCode.fatal
-        }
+        error is ValidationError ? ExitCode.usage : ExitCode.for(error: error)
     }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import Demo
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

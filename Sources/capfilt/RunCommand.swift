@@ -10,8 +10,8 @@ struct RunCommand: ParsableCommand {
         abstract: "Run a pipeline file: new and changed inputs are processed, the rest is skipped.",
         discussion: """
         Example:
-          capfilt run pipelines/decode.yaml
-          capfilt run pipelines/decode.yaml --workers 2 --retry-failed --log-format json
+          capfilt run pipelines/demo.yaml
+          capfilt run pipelines/demo.yaml --workers 2 --retry-failed --log-format json
 
         Each input is committed in one SQLite transaction: a killed run resumes where it stopped.
         One run at a time per output folder (a lock file); a second one exits with code 75.
@@ -24,13 +24,14 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Redo inputs that ended as errors in an earlier run.") var retryFailed = false
     @Flag(help: "Wait for another run on the same output to finish instead of exiting.") var wait = false
     @Option(help: "Log format on stderr: text or json.") var logFormat: LogFormat = .text
-    @Flag(help: "No progress bar or summary; only logs.") var quiet = false
+    @Flag(help: "No progress bar or human summary; logs stay.") var quiet = false
 
     func run() throws {
-        // JSON logs are for collectors (cron, systemd): they carry the run's info lines; a terminal gets the summary.
-        LogSetup.bootstrap(format: logFormat, level: quiet ? .warning : logFormat == .json ? .info : .notice)
+        // JSON logs are for collectors (cron, systemd): every line is an object, and the run's info lines
+        // (the last one with every figure) stand in for the summary a terminal gets.
+        LogSetup.bootstrap(format: logFormat, level: logFormat == .json ? .info : .notice)
         let logger = Logger(label: "capfilt.run")
-        let spec = try PipelineSpec.load(path: pipeline)
+        let config = try PipelineConfig.load(path: pipeline)
         var options = RunOptions()
         options.workers = workers
         options.force = force
@@ -42,11 +43,10 @@ struct RunCommand: ParsableCommand {
         defer { withExtendedLifetime(signals) {} }
         let progress = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) == 1)
         options.progress = { progress.update(done: $0, total: $1) }
-        let summary = try PipelineRunner(logger: logger, spec: spec, options: options).run()
+        let summary = try PipelineRunner(logger: logger, config: config, options: options).run()
         progress.finish()
-        if !quiet { print(SummaryText.render(summary)) }
-        let code = ExitCode.for(summary.outcome)
-        if code != 0 { throw CommandExit(code: code) }
+        if !quiet && logFormat == .text { print(SummaryText.render(summary)) }
+        if summary.outcome != .ok { throw CommandExit(outcome: summary.outcome) }
     }
 }
 
@@ -55,13 +55,15 @@ enum LogFormat: String, ExpressibleByArgument, CaseIterable { case text, json }
 /// SIGINT/SIGTERM ask the run to stop at the next commit boundary; a second signal ends it at once.
 final class Signals {
     private var sources: [DispatchSourceSignal] = []
+    /// Touched only by the handlers, which all run on `queue` (serial), so two signals cannot race.
     private var count = 0
+    private let queue = DispatchQueue(label: "capfilt.signals")
 
     static func install(_ onStop: @escaping () -> Void) -> Signals {
         let s = Signals()
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
-            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: s.queue)
             src.setEventHandler { [weak s] in
                 guard let s else { return }
                 s.count += 1

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import Demo
 
 struct SynthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -89,16 +89,22 @@ final class CLITests: XCTestCase {
                            "3 web texts × 2 frames + 1 subtitle cue on screen at 2 s")
         }
         // Nothing new: a clean run (the old failures are skipped, not failed again), with JSON logs.
-        let again = try capfilt(["run", p, "--log-format", "json"])
+        let again = try capfilt(["run", p, "--log-format", "json", "--quiet"])
         XCTAssertEqual(again.code, 0, again.err)
-        XCTAssertTrue(again.out.contains("skipped 6"), again.out)
+        XCTAssertEqual(again.out, "", "with JSON logs every line is a log object on stderr")
         let logLines = again.err.split(separator: "\n")
         XCTAssertFalse(logLines.isEmpty)
+        var finished: [String: Any]?
         for line in logLines {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             XCTAssertNotNil(object?["level"], String(line))
             XCTAssertNotNil(object?["msg"], String(line))
+            if object?["msg"] as? String == "run finished" { finished = object }
         }
+        // Numbers are numbers and the figures are an object, not an escaped string.
+        let figures = try XCTUnwrap(finished?["stats"] as? [String: Any], again.err)
+        XCTAssertEqual(figures["skipped"] as? Int, 6, again.err)
+        XCTAssertEqual(finished?["exit_code"] as? Int, 0)
         // The ledger shows that nothing was decoded.
         let ledger = try XCTUnwrap(runCapfiltSQL(dir.appendingPathComponent("out/shard-00000.sqlite").path,
                                                  "SELECT stats FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1"))
@@ -107,6 +113,17 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(stats["skipped"] as? Int, 6)
         XCTAssertNil((stats["stages"] as? [String: [String: Double]])?["decode"]?["in"], ledger)
         XCTAssertEqual(try capfilt(["run", p, "--retry-failed", "--quiet"]).code, 1)
+        // A fatal error is a JSON line too, with its exit code (a missing input folder is a usage error).
+                try FileManager.default.moveItem(at: dir.appendingPathComponent("media/videos"), to: dir.appendingPathComponent("media/videos-away"))
+        let fatal = try capfilt(["run", p, "--log-format", "json"])
+        XCTAssertEqual(fatal.code, 64, fatal.err)
+        let last = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(fatal.err.split(separator: "\n").last!.utf8)) as? [String: Any], fatal.err)
+        XCTAssertEqual(last["level"] as? String, "error")
+        XCTAssertEqual(last["exit_code"] as? Int, 64)
+        XCTAssertTrue((last["msg"] as? String)?.contains("does not exist") ?? false, fatal.err)
+ let failedRow = try XCTUnwrap(runCapfiltSQL(dir.appendingPathComponent("out/shard-00000.sqlite").path,
+                                                    "SELECT status || ' ' || exit_code FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1"))
+        XCTAssertEqual(failedRow, "failed 64", "a failed start closes its ledger row with its exit code")
     }
 
     func testBadYAMLIsAUsageErrorWithPosition() throws {
@@ -142,6 +159,19 @@ final class CLITests: XCTestCase {
         }
         XCTAssertEqual(try capfilt(["--version"]).code, 0)
         XCTAssertEqual(try capfilt(["nosuch"]).code, 64)
+    }
+
+    func testPipelinesNamedInHelpExist() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let pattern = try NSRegularExpression(pattern: #"pipelines/[A-Za-z0-9_.-]+\.yaml"#)
+        for command in ["run", "validate"] {
+            let help = try capfilt([command, "--help"]).out
+            let names = pattern.matches(in: help, range: NSRange(help.startIndex..., in: help)).map { String(help[Range($0.range, in: help)!]) }
+            XCTAssertFalse(names.isEmpty, "\(command) --help names a pipeline file")
+            for name in names {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent(name).path), "\(command) --help names \(name)")
+            }
+        }
     }
 
     func testFramesPrintsSelectedTimestamps() throws {

@@ -1,3 +1,4 @@
+import Demo
 import Foundation
 import XCTest
 @testable import Media
@@ -139,7 +140,7 @@ final class DecodeTests: XCTestCase {
     func testAudioOnlyFileIsChunked() throws {
         let dir = TestMedia.tempDir()
         let path = dir.appendingPathComponent("a.mka").path
-        try MediaWriter.write(to: path, spec: MediaSpec(audio: .init(codec: .flac, sampleRate: 48_000, channels: 1, duration: 25)))
+        try SyntheticMedia.write(to: path, spec: MediaSpec(audio: .init(codec: .flac, sampleRate: 48_000, channels: 1, duration: 25)))
         let r = try MediaDecoder.decode(path: path, options: DecodeOptions(audio: AudioOptions(chunkSeconds: 10))) { _ in XCTFail("no frames") }
         XCTAssertEqual(r.probe.kind, .audio)
         XCTAssertEqual(r.audio.map(\.samples.count), [160_000, 160_000, 80_000])

@@ -1,3 +1,4 @@
+import Demo
 import XCTest
 @testable import Media
 
@@ -70,7 +71,7 @@ final class SamplingTests: XCTestCase {
         let path = dir.appendingPathComponent("scene.mp4").path
         // Three shots of flat colour with a slow drift: cuts at 1.0 s and 2.5 s.
         let spec = MediaSpec(video: .init(codec: .h264, width: 96, height: 64, fps: 20, frames: 80, gop: 40))
-        try MediaWriter.write(to: path, spec: spec) { i in
+        try SyntheticMedia.write(to: path, spec: spec) { i in
             let t = Double(i) / 20
             let base: (Int, Int, Int) = t < 1 ? (200, 30, 30) : t < 2.5 ? (30, 200, 30) : (30, 30, 200)
             let drift = i % 20

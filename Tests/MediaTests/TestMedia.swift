@@ -1,3 +1,4 @@
+import Demo
 import Foundation
 import XCTest
 @testable import Media
@@ -53,7 +54,7 @@ enum TestMedia {
         let spec = MediaSpec(video: .init(codec: codec, width: width, height: height, fps: fps, frames: frames, gop: gop,
                                           rotation: rotation, sampleAspectRatio: sar, pixelFormat: pixelFormat),
                              audio: audio, subtitles: subtitles.map { (codec: $0.0, cues: $0.1) })
-        try MediaWriter.write(to: path, spec: spec, frame: { patternFrame(index: $0 % 256, width: width, height: height) })
+        try SyntheticMedia.write(to: path, spec: spec, frame: { patternFrame(index: $0 % 256, width: width, height: height) })
         return path
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import XCTest
+import Demo
 @testable import Pipeline
 
 /// The shipped demo models on scenes from a seed they were not trained on (training used seeds ≥ 1000):
@@ -20,8 +21,8 @@ final class DemoModelsTests: XCTestCase {
             .replacingOccurrences(of: "../models/", with: root.appendingPathComponent("models").path + "/")
         let path = dir.appendingPathComponent("demo.yaml").path
         try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
-        let spec = try PipelineSpec.load(path: path)
-        let summary = try PipelineRunner(logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }), spec: spec).run()
+        let spec = try PipelineConfig.load(path: path)
+        let summary = try PipelineRunner(logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }), config: spec).run()
         XCTAssertEqual(summary.outcome, .ok)
         let report = try DemoReport.make(output: dir.appendingPathComponent("out"), truth: dir.appendingPathComponent("media/truth.jsonl"))
         print(report.text)

@@ -37,7 +37,15 @@ final class IngestTests: XCTestCase {
         XCTAssertEqual(a.externalID, "1")
         XCTAssertEqual(items.first { $0.path.hasSuffix("b.mkv") }?.webTexts.map(\.text), ["a cat"])
         XCTAssertThrowsError(try Ingest.collect([.manifest(path: dir.appendingPathComponent("m.tsv"), format: .tsv, pathField: "file", textField: "text", idField: "id")])) {
-            XCTAssertTrue("\($0)".contains("m.tsv:2: row has no 'file' field"), "\($0)")
+            XCTAssertTrue("\($0)".contains("m.tsv: no row has the field 'file' (path_field); the rows have: path, text"), "\($0)")
         }
+        // A wrong text_field would drop every alt-text silently: it is an error naming the fields seen.
+        XCTAssertThrowsError(try Ingest.collect([.manifest(path: dir.appendingPathComponent("m.jsonl"), format: .jsonl, pathField: "path", textField: "caption", idField: "id")])) {
+            XCTAssertTrue("\($0)".contains("m.jsonl: no row has the field 'caption' (text_field); the rows have: id, path, text"), "\($0)")
+            XCTAssertEqual(ExitCode.for(error: $0), ExitCode.usage)
+        }
+        let (_, report) = try Ingest.survey([.manifest(path: dir.appendingPathComponent("m.tsv"), format: .tsv, pathField: "path", textField: "text", idField: "id")])
+        XCTAssertEqual(report.manifestRows, 2)
+        XCTAssertEqual(report.rowsWithoutFile, 1, "other.png does not exist")
     }
 }

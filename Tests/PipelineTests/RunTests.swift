@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import XCTest
+import Demo
 import Media
 import Models
 import Store
@@ -18,15 +19,15 @@ final class RunTests: XCTestCase {
         func frame(_ i: Int, _ w: Int, _ h: Int) -> RGBFrame {
             RGBFrame(width: w, height: h) { x, _ in (UInt8(i * 3 % 256), UInt8(x % 256), 90) }
         }
-        try MediaWriter.write(to: media.appendingPathComponent("plain.mp4").path,
-                              spec: MediaSpec(video: .init(codec: .h264, width: 64, height: 48, fps: 10, frames: 40, gop: 10)),
-                              frame: { frame($0, 64, 48) })
-        try MediaWriter.write(to: media.appendingPathComponent("talk.mkv").path,
-                              spec: MediaSpec(video: .init(codec: .mpeg4, width: 64, height: 48, fps: 10, frames: 40, gop: 10),
-                                              audio: .init(codec: .aac, sampleRate: 22_050, channels: 1, duration: 4),
-                                              subtitles: (codec: .subrip, cues: [SubtitleCue(start: 0.9, end: 2.1, text: "hello there"),
-                                                                                 SubtitleCue(start: 3.0, end: 3.5, text: "bye")])),
-                              frame: { frame($0, 64, 48) })
+        try SyntheticMedia.write(to: media.appendingPathComponent("plain.mp4").path,
+                                 spec: MediaSpec(video: .init(codec: .h264, width: 64, height: 48, fps: 10, frames: 40, gop: 10)),
+                                 frame: { frame($0, 64, 48) })
+        try SyntheticMedia.write(to: media.appendingPathComponent("talk.mkv").path,
+                                 spec: MediaSpec(video: .init(codec: .mpeg4, width: 64, height: 48, fps: 10, frames: 40, gop: 10),
+                                                 audio: .init(codec: .aac, sampleRate: 22_050, channels: 1, duration: 4),
+                                                 subtitles: (codec: .subrip, cues: [SubtitleCue(start: 0.9, end: 2.1, text: "hello there"),
+                                                                                    SubtitleCue(start: 3.0, end: 3.5, text: "bye")])),
+                                 frame: { frame($0, 64, 48) })
         try Data(try ImageEncoder(format: .png).encode(frame(1, 40, 30))).write(to: media.appendingPathComponent("still.png"))
         try Data().write(to: media.appendingPathComponent("zero.mp4"))
         try Data("not media at all".utf8).write(to: media.appendingPathComponent("fake.mkv"))
@@ -43,7 +44,7 @@ final class RunTests: XCTestCase {
         """.utf8).write(to: dir.appendingPathComponent("alt.jsonl"))
     }
 
-    func writeSpec(sample: String = "every 1s", extra: String = "", stages: String = "") throws -> PipelineSpec {
+    func writeSpec(sample: String = "every 1s", extra: String = "", stages: String = "") throws -> PipelineConfig {
         let yaml = """
         name: test
         inputs:
@@ -62,13 +63,13 @@ final class RunTests: XCTestCase {
         """
         let path = dir.appendingPathComponent("p.yaml").path
         try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
-        return try PipelineSpec.load(path: path)
+        return try PipelineConfig.load(path: path)
     }
 
     func db() throws -> Database { try Database(path: dir.appendingPathComponent("out/shard-00000.sqlite").path, readOnly: true) }
 
     func testRunWritesRowsAndHostileFilesBecomeErrorRows() throws {
-        let summary = try PipelineRunner(logger: quiet, spec: try writeSpec()).run()
+        let summary = try PipelineRunner(logger: quiet, config: try writeSpec()).run()
         XCTAssertEqual(summary.outcome, .errors)
         XCTAssertEqual(ExitCode.for(summary.outcome), ExitCode.finishedWithErrors)
         XCTAssertEqual(summary.inputsSeen, 8)
@@ -127,24 +128,24 @@ final class RunTests: XCTestCase {
     }
 
     func testRerunSkipsEverythingAndSettingChangeRedoesOnlyTheWork() throws {
-        _ = try PipelineRunner(logger: quiet, spec: try writeSpec()).run()
+        _ = try PipelineRunner(logger: quiet, config: try writeSpec()).run()
         let again = try writeSpec()
-        let second = try PipelineRunner(logger: quiet, spec: again).run()
+        let second = try PipelineRunner(logger: quiet, config: again).run()
         XCTAssertEqual(second.processed, 0)
         XCTAssertEqual(second.skipped, 7)
         XCTAssertEqual(second.hashed, 0, "unchanged files take their hash from the cache")
-        XCTAssertNil(again.stages[0].counters.snapshot["in"], "no decoding on a rerun with nothing new")
+        XCTAssertNil(second.counters("decode")["in"], "no decoding on a rerun with nothing new")
         var retry = RunOptions(); retry.retryFailed = true
-        let third = try PipelineRunner(logger: quiet, spec: try writeSpec(), options: retry).run()
+        let third = try PipelineRunner(logger: quiet, config: try writeSpec(), options: retry).run()
         XCTAssertEqual(third.retried, 3)
         XCTAssertEqual(third.processed, 3)
         // A file rewritten in place (same name, new bytes) is hashed again and becomes a new input.
         let still = dir.appendingPathComponent("media/still.png")
         try Data(try ImageEncoder(format: .png).encode(RGBFrame(width: 40, height: 30) { x, y in (UInt8(x), UInt8(y), 7) })).write(to: still)
-        let rewritten = try PipelineRunner(logger: quiet, spec: try writeSpec()).run()
+        let rewritten = try PipelineRunner(logger: quiet, config: try writeSpec()).run()
         XCTAssertEqual(rewritten.hashed, 1)
         XCTAssertEqual(rewritten.new, 1)
-        let changed = try PipelineRunner(logger: quiet, spec: try writeSpec(sample: "every 2s")).run()
+        let changed = try PipelineRunner(logger: quiet, config: try writeSpec(sample: "every 2s")).run()
         XCTAssertEqual(changed.changed, 5, "ok and partial inputs are redone with the new sampling; failed ones wait for --retry-failed")
         let d = try db()
         // The old still.png source stays (its bytes were seen); copy.png still has those bytes.
@@ -156,12 +157,12 @@ final class RunTests: XCTestCase {
     func testSecondRunOnTheSameOutputIsRefused() throws {
         let spec = try writeSpec()
         let held = try RunLock(directory: spec.outputDirectory, wait: false)
-        XCTAssertThrowsError(try PipelineRunner(logger: quiet, spec: spec).run()) { XCTAssertTrue($0 is RunLock.Busy, "\($0)") }
+        XCTAssertThrowsError(try PipelineRunner(logger: quiet, config: spec).run()) { XCTAssertTrue($0 is RunLock.Busy, "\($0)") }
         withExtendedLifetime(held) {}
     }
 
     func testShardsRotateByBudgetAndInputsNeverSplit() throws {
-        let summary = try PipelineRunner(logger: quiet, spec: try writeSpec(extra: "shard_max_media: 5")).run()
+        let summary = try PipelineRunner(logger: quiet, config: try writeSpec(extra: "shard_max_media: 5")).run()
         XCTAssertGreaterThan(summary.shards.count, 1)
         var total = 0
         for url in ShardStore.shardFiles(in: dir.appendingPathComponent("out")) {
@@ -178,14 +179,14 @@ final class RunTests: XCTestCase {
         var tiny = RunOptions()
         tiny.maxPageCount = 24
         tiny.workers = 1
-        let failed = try PipelineRunner(logger: quiet, spec: try writeSpec(), options: tiny).run()
+        let failed = try PipelineRunner(logger: quiet, config: try writeSpec(), options: tiny).run()
         XCTAssertEqual(failed.outcome, .failed)
         XCTAssertEqual(ExitCode.for(failed.outcome), ExitCode.fatal)
         XCTAssertTrue(failed.fatal?.contains("full") ?? false, failed.fatal ?? "")
         XCTAssertLessThan(failed.processed, 7)
         let d = try db()
         XCTAssertEqual(try d.scalar("PRAGMA integrity_check").text, "ok")
-        let done = try PipelineRunner(logger: quiet, spec: try writeSpec()).run()
+        let done = try PipelineRunner(logger: quiet, config: try writeSpec()).run()
         XCTAssertEqual(done.outcome, .errors)
         XCTAssertEqual(done.processed + failed.processed, 7, "nothing is done twice")
         XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM sources").int, 7)
@@ -200,7 +201,7 @@ final class RunTests: XCTestCase {
             model: \(RunTests.tinyCLIP.path)
             min: 0.0
         """)
-        let summary = try PipelineRunner(logger: quiet, spec: spec).run()
+        let summary = try PipelineRunner(logger: quiet, config: spec).run()
         XCTAssertEqual(summary.outcome, .errors)
         let d = try db()
         let pairs = try d.scalar("SELECT COUNT(*) FROM text_media").int ?? 0
@@ -243,11 +244,11 @@ final class RunTests: XCTestCase {
             model: \(RunTests.tinyCLIP.path)
             min: 0.99
         """)
-        let stricter = try PipelineRunner(logger: quiet, spec: stricterSpec).run()
+        let stricter = try PipelineRunner(logger: quiet, config: stricterSpec).run()
         XCTAssertEqual(stricter.changed, 4)
         XCTAssertEqual(stricter.reused, 4)
-        XCTAssertNil(stricterSpec.stages[0].counters.snapshot["in"], "nothing was decoded again")
-        XCTAssertEqual(stricterSpec.stages[1].counters.snapshot["in"], 4)
+        XCTAssertNil(stricter.counters("decode")["in"], "nothing was decoded again")
+        XCTAssertEqual(stricter.counters("score")["in"], 4)
         XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM curated_pairs").int, 0)
         XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM scores").int, pairs)
         XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM text_media").int, pairs)
@@ -256,7 +257,7 @@ final class RunTests: XCTestCase {
                       "scores recomputed on stored frames equal the first run's")
         XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM texts WHERE origin = 'subtitle'").int, 3, "decode's texts are kept, not duplicated")
         // A changed decode setting redoes everything.
-        let resampled = try PipelineRunner(logger: quiet, spec: try writeSpec(sample: "every 2s", stages: """
+        let resampled = try PipelineRunner(logger: quiet, config: try writeSpec(sample: "every 2s", stages: """
           - stage: score
             model: \(RunTests.tinyCLIP.path)
             min: 0.99
@@ -295,7 +296,7 @@ final class RunTests: XCTestCase {
           - stage: score
             model: \(RunTests.tinyCLIP.path)
         """
-        let summary = try PipelineRunner(logger: quiet, spec: try writeSpec(stages: stages)).run()
+        let summary = try PipelineRunner(logger: quiet, config: try writeSpec(stages: stages)).run()
         XCTAssertEqual(summary.outcome, .errors, "the hostile files still fail")
         let d = try db()
         let frames = try d.scalar("SELECT COUNT(*) FROM media WHERE kind = 'frame'").int ?? 0
@@ -330,7 +331,7 @@ final class RunTests: XCTestCase {
 
         // Lowering only the filter threshold reuses frames and captions, recomputing the filter and the scores.
         let captionsBefore = try d.query("SELECT media_id, text FROM texts WHERE origin = 'synthetic' ORDER BY 1, 2")
-        let relaxed = try PipelineRunner(logger: quiet, spec: try writeSpec(stages: stages.replacingOccurrences(of: "threshold: 0.5", with: "threshold: 0.0"))).run()
+        let relaxed = try PipelineRunner(logger: quiet, config: try writeSpec(stages: stages.replacingOccurrences(of: "threshold: 0.5", with: "threshold: 0.0"))).run()
         XCTAssertEqual(relaxed.reused, 4)
         XCTAssertTrue(try d.query("SELECT media_id, text FROM texts WHERE origin = 'synthetic' ORDER BY 1, 2").count == captionsBefore.count)
         XCTAssertEqual(try d.scalar("SELECT COUNT(*) FROM scores WHERE metric = 'itm' AND kept = 0").int, 0)

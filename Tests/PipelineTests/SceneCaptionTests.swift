@@ -1,5 +1,5 @@
 import XCTest
-@testable import Pipeline
+@testable import Demo
 
 final class SceneCaptionTests: XCTestCase {
     func testParsesTheDemoGrammarAndEveryCorpusCaption() {

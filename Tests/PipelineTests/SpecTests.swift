@@ -3,8 +3,8 @@ import XCTest
 @testable import Pipeline
 
 final class SpecTests: XCTestCase {
-    func parse(_ yaml: String) throws -> PipelineSpec {
-        try PipelineSpec.parse(yaml: yaml, file: "/tmp/p/test.yaml")
+    func parse(_ yaml: String) throws -> PipelineConfig {
+        try PipelineConfig.parse(yaml: yaml, file: "/tmp/p/test.yaml")
     }
 
     func assertSpecError(_ yaml: String, line: Int, column: Int, contains: [String], file: StaticString = #filePath, l: UInt = #line) {
@@ -45,7 +45,7 @@ final class SpecTests: XCTestCase {
         XCTAssertEqual(spec.outputDirectory.path, "/tmp/p/out")
         XCTAssertEqual(spec.inputs[0], .folder(path: URL(fileURLWithPath: "/tmp/p/media"), include: ["**/*.mp4"], exclude: []))
         XCTAssertEqual(spec.inputs[1], .manifest(path: URL(fileURLWithPath: "/tmp/p/alt.csv"), format: .csv, pathField: "path", textField: "caption", idField: "id"))
-        let decode = try XCTUnwrap(spec.stages.first as? DecodeStage)
+        let decode = spec.decode
         XCTAssertEqual(decode.options.sampling, .every(seconds: 2))
         XCTAssertEqual(decode.options.resize, .shortestSide(size: 224, centerCrop: true))
         XCTAssertEqual(decode.options.audio?.segmenting, .window(1.5))
@@ -88,7 +88,7 @@ final class SpecTests: XCTestCase {
         XCTAssertFalse(files.isEmpty)
         for f in files {
             // Pipelines naming shipped models validate once the models are there (models/ is part of the repo).
-            XCTAssertNoThrow(try PipelineSpec.load(path: root.appendingPathComponent("pipelines/\(f)").path), f)
+            XCTAssertNoThrow(try PipelineConfig.load(path: root.appendingPathComponent("pipelines/\(f)").path), f)
         }
     }
 }

@@ -41,19 +41,20 @@ final class TextSearchTests: XCTestCase {
         store.close()
     }
 
-    func testVersion1ShardIsUpgradedInPlaceOnOpen() throws {
+    func testVersion2ShardIsUpgradedInPlaceOnOpen() throws {
         do {
             let store = try ShardStore(directory: dir)
             try store.write(input("a", ["an old caption about a train"]))
             store.close()
         }
-        // Make it a version 1 shard, as written before texts_fts existed.
+        // Make it a version 2 shard, as written before texts_fts existed (version 1 shards go through the
+        // same step after their own; StoreTests/Fixtures has one written by the version 1 binary).
         let path = dir.appendingPathComponent("shard-00000.sqlite").path
         do {
             let db = try Database(path: path)
             try db.execute("""
                 DROP TRIGGER texts_fts_insert; DROP TRIGGER texts_fts_delete; DROP TRIGGER texts_fts_update; DROP TABLE texts_fts;
-                PRAGMA user_version=1;
+                PRAGMA user_version=2;
                 """)
         }
         XCTAssertEqual(try DatasetReader(directory: dir).hasTextIndex, [false])
@@ -63,6 +64,18 @@ final class TextSearchTests: XCTestCase {
         XCTAssertEqual(try db.scalar("PRAGMA user_version").int, Int64(ShardSchema.version))
         XCTAssertEqual(try matches(db, "train"), ["an old caption about a train"], "existing texts indexed by the upgrade")
         XCTAssertEqual(try DatasetReader(directory: dir).hasTextIndex, [true])
+    }
+
+    func testVersion1ShardFromTheVersion1BinaryGetsItsTextsIndexed() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/v1-shard.sqlite")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: fixture, to: dir.appendingPathComponent("shard-00000.sqlite"))
+        try ShardStore(directory: dir).close()
+        let db = try Database(path: dir.appendingPathComponent("shard-00000.sqlite").path, readOnly: true)
+        XCTAssertEqual(try db.scalar("PRAGMA user_version").int, Int64(ShardSchema.version))
+        XCTAssertEqual(try matches(db, "white"), ["a white circle on a orange background", "three red squares on a white background",
+                                                  "two white triangles moving down on a yellow background"])
+        XCTAssertEqual(try matches(db, "triangle*"), ["two white triangles moving down on a yellow background"])
     }
 
     func testSearchWordsAreQuotedForFTS() throws {

@@ -2,8 +2,10 @@ import Foundation
 import Media
 import Store
 
-/// A pipeline file, decoded strictly. Relative paths are relative to the file's folder.
-public struct PipelineSpec {
+/// A pipeline file, decoded strictly into plain values: the reader's settings, one config per model
+/// stage, models named by fingerprint. Reading it loads no weights (`ModelCache` does, at run start).
+/// Relative paths are relative to the file's folder.
+public struct PipelineConfig: Sendable {
     public static let keys = ["version", "name", "description", "inputs", "output", "workers", "stages"]
 
     public var file: String
@@ -12,12 +14,15 @@ public struct PipelineSpec {
     public var outputDirectory: URL
     public var budget: ShardBudget
     public var workers: Int
-    public var stages: [Stage]
+    /// The first `stage:` of the file: how every input is read.
+    public var decode: DecodeConfig
+    /// The model stages after it, in order.
+    public var stages: [any StageConfig]
     public var yaml: String
     /// SHA-256 of the file's text: the ledger records which pipeline produced a run.
     public var hash: String
 
-    public static func load(path: String, registry: StageRegistry = .standard) throws -> PipelineSpec {
+    public static func load(path: String, registry: StageRegistry = .standard) throws -> PipelineConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SpecError(file: path, line: 0, column: 0, message: "cannot read the pipeline file")
         }
@@ -25,7 +30,7 @@ public struct PipelineSpec {
         return try parse(yaml: text, file: path, registry: registry)
     }
 
-    public static func parse(yaml: String, file: String, registry: StageRegistry = .standard) throws -> PipelineSpec {
+    public static func parse(yaml: String, file: String, registry: StageRegistry = .standard) throws -> PipelineConfig {
         let base = URL(fileURLWithPath: file).deletingLastPathComponent()
         let root = try SpecParser.root(yaml: yaml, file: file)
         let top = try root.mapping(allowed: keys, required: ["inputs", "output", "stages"])
@@ -50,18 +55,31 @@ public struct PipelineSpec {
         let context = StageBuildContext(baseDirectory: base)
         let stageNodes = try top.required("stages").list()
         guard !stageNodes.isEmpty else { throw try top.required("stages").error("stages must list at least one stage") }
-        let stages = try stageNodes.map { try registry.build($0, context: context) }
-        guard stages.first is DecodeStage else {
+        guard try registry.typeName(of: stageNodes[0]) == DecodeConfig.typeName else {
             throw stageNodes[0].error("the first stage must be 'decode': later stages work on its frames")
         }
-        (stages.first as? DecodeStage)?.keepPictures = stages.dropFirst().contains(where: \.usesFrameImages)
-        var seen: Set<String> = []
-        for (node, stage) in zip(stageNodes, stages) where !seen.insert(stage.name).inserted {
+        let decode = try DecodeConfig(node: stageNodes[0])
+        let stages = try stageNodes.dropFirst().map { try registry.build($0, context: context) }
+        var seen: Set<String> = [decode.name]
+        for (node, stage) in zip(stageNodes.dropFirst(), stages) where !seen.insert(stage.name).inserted {
             throw node.error("two stages are named '\(stage.name)'; give one a different 'name'")
         }
-        return PipelineSpec(file: file, name: name, inputs: inputs, outputDirectory: dir, budget: budget, workers: workers,
-                            stages: stages, yaml: yaml, hash: ContentHash.sha256(bytes: Array(yaml.utf8)))
+        return PipelineConfig(file: file, name: name, inputs: inputs, outputDirectory: dir, budget: budget, workers: workers,
+                              decode: decode, stages: stages, yaml: yaml, hash: ContentHash.sha256(bytes: Array(yaml.utf8)))
     }
+
+    /// (name, fingerprint) of every stage, the reader first: what the per-stage work keys cover.
+    public var stageFingerprints: [(name: String, fingerprint: String)] {
+        [(decode.name, decode.fingerprint)] + stages.map { ($0.name, $0.fingerprint) }
+    }
+
+    /// The index (among all stages, the reader being 0) of the first stage that reads web texts.
+    var firstWebTextStage: Int? {
+        stages.firstIndex(where: \.readsWebTexts).map { $0 + 1 }
+    }
+
+    /// Every model stage looks at pictures, so frames are decoded back from their bytes when any follows.
+    var needsPictures: Bool { !stages.isEmpty }
 
     static func resolve(_ path: String, base: URL) -> URL {
         path.hasPrefix("/") ? URL(fileURLWithPath: path) : base.appendingPathComponent(path).standardizedFileURL

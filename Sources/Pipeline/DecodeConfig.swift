@@ -1,18 +1,19 @@
 import Foundation
 import Media
 
-/// `stage: decode` — samples frames with libavcodec, encodes them for storage, cuts audio into
-/// 16 kHz mono segments aligned to the frames, and turns subtitle cues into texts.
-public final class DecodeStage: Stage {
+/// The pipeline's `stage: decode` settings: how the reader samples frames with libavcodec, encodes them
+/// for storage, cuts audio into 16 kHz mono segments aligned to the frames, and reads subtitle cues.
+/// Decoding is not a model stage: every input passes through the reader first (`MediaReader`), and a
+/// rerun that only changed later stages reuses its stored output.
+public struct DecodeConfig: Sendable {
     public static let typeName = "decode"
     public static let keys = ["sample", "max_frames", "resize", "image_format", "quality", "audio", "subtitles", "seek"]
     public static let summary = "sample video frames (every/fps/keyframes/uniform/scene), resize, audio segments, subtitle cues"
 
-    public let name: String
-    public let options: DecodeOptions
-    public let imageFormat: ImageFormat
-    public let quality: Int
-    public let counters = StageCounters()
+    public var name: String
+    public var options: DecodeOptions
+    public var imageFormat: ImageFormat
+    public var quality: Int
 
     public init(name: String = typeName, options: DecodeOptions, imageFormat: ImageFormat = .jpeg, quality: Int = 90) {
         self.name = name
@@ -21,23 +22,19 @@ public final class DecodeStage: Stage {
         self.quality = quality
     }
 
-    convenience init(name: String, config: SpecMapping, context: StageBuildContext) throws {
+    init(node: SpecNode) throws {
+        let config = try node.mapping(allowed: ["stage", "name"] + DecodeConfig.keys)
         var options = DecodeOptions()
-        if let s = config["sample"] { options.sampling = try DecodeStage.sampling(s) }
+        if let s = config["sample"] { options.sampling = try DecodeConfig.sampling(s) }
         if let m = config["max_frames"] { options.maxFrames = try m.int(min: 1) }
-        if let r = config["resize"] { options.resize = try DecodeStage.resize(r) }
-        if let a = config["audio"] { options.audio = try DecodeStage.audio(a) }
+        if let r = config["resize"] { options.resize = try DecodeConfig.resize(r) }
+        if let a = config["audio"] { options.audio = try DecodeConfig.audio(a) }
         if let s = config["subtitles"] { options.subtitles = try s.bool() }
         if let s = config["seek"] { options.allowSeeking = try s.bool() }
         let format = try config["image_format"].map { ImageFormat(rawValue: try $0.oneOf(ImageFormat.allCases.map(\.rawValue)))! } ?? .jpeg
         let quality = try config["quality"]?.int(min: 1, max: 100) ?? 90
-        self.init(name: name, options: options, imageFormat: format, quality: quality)
+        self.init(name: try config["name"]?.string() ?? DecodeConfig.typeName, options: options, imageFormat: format, quality: quality)
     }
-
-    /// Whether later stages look at pictures: they then get each frame decoded back from its stored
-    /// bytes, so a model scores exactly the picture the dataset holds, and a rerun that reuses stored
-    /// frames sees the same pixels as the run that decoded them.
-    var keepPictures = false
 
     static func sampling(_ node: SpecNode) throws -> SamplingSpec {
         if node.isScalar {
@@ -92,38 +89,5 @@ public final class DecodeStage: Stage {
         var audio = "off"
         if let a = options.audio { audio = "\(a.sampleRate)/\(a.segmenting)/\(a.chunkSeconds)" }
         return "decode(\(options.sampling);\(options.resize);max=\(options.maxFrames.map(String.init) ?? "-");\(imageFormat.rawValue)@\(quality);audio=\(audio);subs=\(options.subtitles))"
-    }
-
-    public func process(_ item: WorkItem) throws {
-        try counters.measure {
-            let encoder = try ImageEncoder(format: imageFormat, quality: quality)
-            let decoder = keepPictures ? try ImageDecoder() : nil
-            var frames: [FrameItem] = []
-            let result = try MediaDecoder.decode(path: item.input.path, options: options) { f in
-                guard let image = f.image else { return }
-                let bytes = try encoder.encode(image)
-                frames.append(FrameItem(index: f.index, time: f.time, image: try decoder?.decode(bytes, format: imageFormat), encoded: bytes, format: imageFormat,
-                                        width: image.width, height: image.height, isKeyframe: f.isKeyframe, sceneScore: f.sceneScore))
-            }
-            item.probe = result.probe
-            item.frames = frames
-            item.audio = result.audio
-            item.decodeStats = result.stats
-            for cue in result.cues {
-                var text = TextItem(origin: .subtitle, text: cue.text, start: cue.start, end: cue.end, producer: "subtitle")
-                text.stage = name
-                item.texts.append(text)
-            }
-            if result.stats.corruptPackets > 0 {
-                item.status = "partial"
-                item.error = "\(result.stats.corruptPackets) corrupt packet(s) skipped; first: \(result.stats.firstCorruption ?? "?")"
-                counters.add("partial")
-            }
-            counters.add("frames", Double(frames.count))
-            counters.add("audio_segments", Double(result.audio.count))
-            counters.add("subtitle_cues", Double(result.cues.count))
-            counters.add("frames_decoded", Double(result.stats.framesDecoded))
-            counters.add("seeks", Double(result.stats.seeks))
-        }
     }
 }

@@ -50,79 +50,96 @@ public enum DemoCorpus {
         let fm = FileManager.default
         try fm.createDirectory(at: dir.appendingPathComponent("videos"), withIntermediateDirectories: true)
         try fm.createDirectory(at: dir.appendingPathComponent("images"), withIntermediateDirectories: true)
+        // One generator drives the whole corpus: the order of its draws below is what makes a seed's corpus.
         var rng = SplitMix(seed: options.seed)
         var truth: [String: Scene] = [:]
         var alt: [[String: String]] = []
         var truthRows: [[String: Any]] = []
-        let (w, h) = options.size
-        let total = options.videos + options.images
-        for i in 0..<total {
-            let scene = randomScene(&rng, still: i >= options.videos)
+        for i in 0..<(options.videos + options.images) {
             let isVideo = i < options.videos
+            let scene = randomScene(&rng, still: !isVideo)
             let name = isVideo ? "videos/scene-\(String(format: "%03d", i)).\(i % 3 == 2 ? "mkv" : "mp4")"
                                : "images/scene-\(String(format: "%03d", i)).\(["jpg", "png", "webp"][i % 3])"
             let path = dir.appendingPathComponent(name).path
             if isVideo {
-                let fps = 25
-                let codec: MediaSpec.VideoCodec = i % 4 == 1 ? .mpeg4 : .h264
-                var spec = MediaSpec(video: .init(codec: codec, width: w, height: h, fps: fps,
-                                                  frames: Int(options.seconds * Double(fps)), gop: 50,
-                                                  // FFmpeg 5.1's Matroska muxer drops the display matrix: only MP4 carries rotation.
-                                                  rotation: i % 5 == 4 && i % 3 != 2 ? 90 : 0,
-                                                  pixelFormat: codec == .mpeg4 ? "yuv420p" : "yuv420p"))
-                if i % 3 == 2 {
-                    spec.audio = .init(codec: .aac, sampleRate: 44_100, channels: 2, duration: options.seconds)
-                    spec.subtitles = (codec: .subrip, cues: [SubtitleCue(start: 0.5, end: options.seconds / 2, text: "look: \(scene.caption)"),
-                                                             SubtitleCue(start: options.seconds / 2, end: options.seconds - 0.5, text: "still \(scene.motion == "still" ? "resting" : "moving")")])
-                }
-                // A rotated file is stored sideways, as a phone would: the display matrix turns it upright.
-                let rotated = spec.video!.rotation == 90
-                if rotated { spec.video!.width = h; spec.video!.height = w }
-                let frames = spec.video!.frames
-                try MediaWriter.write(to: path, spec: spec, frame: { f in
-                    let img = render(scene, t: Double(f) / Double(max(1, frames - 1)), width: w, height: h)
-                    return rotated ? img.rotated(clockwise: 270) : img
-                })
+                try writeVideo(scene, number: i, to: path, options: options)
             } else {
-                let format: ImageFormat = [.jpeg, .png, .webp][i % 3]
                 // Stills catch the shapes anywhere along their path, as a frame of a video would.
-                let bytes = try ImageEncoder(format: format, quality: 92).encode(render(scene, t: rng.unit(), width: w, height: h))
-                try Data(bytes).write(to: URL(fileURLWithPath: path))
+                try writeStill(scene, number: i, at: rng.unit(), to: path, options: options)
             }
             truth[name] = scene
-            // One web text per file: right, or (noiseShare of the time) wrong.
-            let noisy = rng.unit() < options.noiseShare
-            var text = scene.caption
-            var noiseKind = "none"
-            if noisy {
-                switch rng.int(3) {
-                case 0: var other = scene; other.color = pick(&rng, colors.keys.sorted().filter { $0 != scene.color && $0 != scene.background }); text = other.caption; noiseKind = "attribute"
-                case 1: text = randomScene(&rng, still: false).caption; noiseKind = "other_scene"
-                default: text = pick(&rng, spam); noiseKind = "spam"
-                }
-                if text == scene.caption { text = pick(&rng, spam); noiseKind = "spam" }
-            }
+            let web = webText(for: scene, &rng, noiseShare: options.noiseShare)
             let id = "web-\(i)"
-            alt.append(["path": name, "text": text, "id": id])
-            truthRows.append(["path": name, "caption": scene.caption, "still_caption": scene.stillCaption, "web_text_id": id, "web_text_noisy": noisy, "noise": noiseKind,
+            alt.append(["path": name, "text": web.text, "id": id])
+            truthRows.append(["path": name, "caption": scene.caption, "still_caption": scene.stillCaption, "web_text_id": id, "web_text_noisy": web.noisy, "noise": web.noise,
                               "shape": scene.shape, "color": scene.color, "background": scene.background, "motion": scene.motion, "count": scene.count])
         }
-        if options.hostile {
-            let bad = dir.appendingPathComponent("videos")
-            try Data().write(to: bad.appendingPathComponent("empty.mp4"))
-            try Data("this is not a video\n".utf8).write(to: bad.appendingPathComponent("notes.mp4"))
-            let src = dir.appendingPathComponent("videos/scene-000.mp4").path
-            if let data = fm.contents(atPath: src) {
-                try data.prefix(data.count / 2).write(to: bad.appendingPathComponent("truncated.mp4"))
-            }
-        }
-        func jsonl(_ rows: [[String: Any]]) -> Data {
-            let lines = rows.map { String(decoding: (try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys])) ?? Data(), as: UTF8.self) }
-            return Data((lines.joined(separator: "\n") + "\n").utf8)
-        }
+        if options.hostile { try writeHostileFiles(in: dir) }
         try jsonl(alt).write(to: dir.appendingPathComponent("alt.jsonl"))
         try jsonl(truthRows).write(to: dir.appendingPathComponent("truth.jsonl"))
         return truth
+    }
+
+    /// H.264 or MPEG-4; every third one Matroska with AAC audio and SubRip subtitles; some MP4s rotated.
+    static func writeVideo(_ scene: Scene, number i: Int, to path: String, options: Options) throws {
+        let (w, h) = options.size
+        let fps = 25
+        let codec: MediaSpec.VideoCodec = i % 4 == 1 ? .mpeg4 : .h264
+        var spec = MediaSpec(video: .init(codec: codec, width: w, height: h, fps: fps,
+                                          frames: Int(options.seconds * Double(fps)), gop: 50,
+                                          // FFmpeg 5.1's Matroska muxer drops the display matrix: only MP4 carries rotation.
+                                          rotation: i % 5 == 4 && i % 3 != 2 ? 90 : 0,
+                                          pixelFormat: "yuv420p"))
+        if i % 3 == 2 {
+            spec.audio = .init(codec: .aac, sampleRate: 44_100, channels: 2, duration: options.seconds)
+            spec.subtitles = (codec: .subrip, cues: [SubtitleCue(start: 0.5, end: options.seconds / 2, text: "look: \(scene.caption)"),
+                                                     SubtitleCue(start: options.seconds / 2, end: options.seconds - 0.5, text: "still \(scene.motion == "still" ? "resting" : "moving")")])
+        }
+        // A rotated file is stored sideways, as a phone would: the display matrix turns it upright.
+        let rotated = spec.video!.encoding.rotation == 90
+        if rotated { spec.video!.encoding.width = h; spec.video!.encoding.height = w }
+        let frames = spec.video!.frames
+        try SyntheticMedia.write(to: path, spec: spec, frame: { f in
+            let img = render(scene, t: Double(f) / Double(max(1, frames - 1)), width: w, height: h)
+            return rotated ? img.rotated(clockwise: 270) : img
+        })
+    }
+
+    /// JPEG, PNG or WebP of the scene at time `t` of its path.
+    static func writeStill(_ scene: Scene, number i: Int, at t: Double, to path: String, options: Options) throws {
+        let format: ImageFormat = [.jpeg, .png, .webp][i % 3]
+        let bytes = try ImageEncoder(format: format, quality: 92).encode(render(scene, t: t, width: options.size.width, height: options.size.height))
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// One web text per file: right, or (noiseShare of the time) wrong in a known way.
+    static func webText(for scene: Scene, _ rng: inout SplitMix, noiseShare: Double) -> (text: String, noisy: Bool, noise: String) {
+        guard rng.unit() < noiseShare else { return (scene.caption, false, "none") }
+        var text: String
+        var noise: String
+        switch rng.int(3) {
+        case 0: var other = scene; other.color = pick(&rng, colors.keys.sorted().filter { $0 != scene.color && $0 != scene.background }); text = other.caption; noise = "attribute"
+        case 1: text = randomScene(&rng, still: false).caption; noise = "other_scene"
+        default: text = pick(&rng, spam); noise = "spam"
+        }
+        if text == scene.caption { text = pick(&rng, spam); noise = "spam" }
+        return (text, true, noise)
+    }
+
+    /// Inputs a real corpus has: an empty file, a text file named .mp4, a video cut in half.
+    static func writeHostileFiles(in dir: URL) throws {
+        let bad = dir.appendingPathComponent("videos")
+        try Data().write(to: bad.appendingPathComponent("empty.mp4"))
+        try Data("this is not a video\n".utf8).write(to: bad.appendingPathComponent("notes.mp4"))
+        let src = dir.appendingPathComponent("videos/scene-000.mp4").path
+        if let data = FileManager.default.contents(atPath: src) {
+            try data.prefix(data.count / 2).write(to: bad.appendingPathComponent("truncated.mp4"))
+        }
+    }
+
+    static func jsonl(_ rows: [[String: Any]]) -> Data {
+        let lines = rows.map { String(decoding: (try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys])) ?? Data(), as: UTF8.self) }
+        return Data((lines.joined(separator: "\n") + "\n").utf8)
     }
 
     static func randomScene(_ rng: inout SplitMix, still: Bool) -> Scene {
@@ -168,19 +185,4 @@ public enum DemoCorpus {
             return bg
         }
     }
-}
-
-/// A small deterministic generator (SplitMix64), so corpora are the same on every machine.
-public struct SplitMix {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    public mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    public mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }

@@ -1,0 +1,168 @@
+import Foundation
+import Logging
+import Store
+
+/// Runs the plan's work orders on a fixed number of worker threads. Each input goes through the reader
+/// (or is rebuilt from its stored rows when only later stages changed), then through the model stages,
+/// whose outputs are applied to it, and is written in one transaction.
+struct Executor: Sendable {
+    let reader: MediaReader
+    let stages: [any Stage]
+    let store: StoreAccess
+    let tally: RunTally
+    let stop: StopFlag
+    let logger: Logger
+    let progress: (@Sendable (Int, Int) -> Void)?
+
+    func run(_ orders: [WorkOrder], workers: Int) {
+        ParallelMap.forEach(orders, workers: min(workers, max(1, orders.count))) { order in
+            if stop.isSet || tally.fatal != nil { return }
+            let item = process(order)
+            do {
+                try store.write(item.rows(), replacing: order.previous)
+                let done = tally.record(item, recomputed: order.from < order.stageKeys.count)
+                progress?(done, orders.count)
+            } catch {
+                tally.fatal = "writing \(item.input.uri) to \(store.currentShard): \(error)"
+            }
+        }
+    }
+
+    func process(_ order: WorkOrder) -> WorkItem {
+        var (item, from) = start(order)
+        if from == 0 {
+            do {
+                let read = try measure(reader.config.name) { try reader.read(path: item.input.path) }
+                item.apply(read.output)
+                tally.count(reader.config.name, read.output.counters)
+            } catch {
+                return failed(item, stage: reader.config.name, error)
+            }
+        }
+        for stage in stages[min(stages.count, max(0, from - 1))...] {
+            do {
+                let output = try measure(stage.name) { try stage.process(item.view) }.output
+                try item.apply(output, stage: stage.name)
+                tally.count(stage.name, output.counters.merging(Executor.pairCounts(output), uniquingKeysWith: +))
+            } catch {
+                return failed(item, stage: stage.name, error)
+            }
+        }
+        return item
+    }
+
+    /// The input as the stages before `from` left it: rebuilt from the shard, or fresh (from 0) when
+    /// nothing can be reused.
+    private func start(_ order: WorkOrder) -> (WorkItem, Int) {
+        guard order.from > 0, let previous = order.previous,
+              let stored = try? store.load(hash: order.contentHash, shard: previous.shard) else { return (WorkItem(order), 0) }
+        let kept = Set([reader.config.name] + stages.prefix(order.from - 1).map(\.name))
+        guard let item = try? WorkItem(reusing: stored, order: order, keptStages: kept, pictures: reader.pictures) else {
+            return (WorkItem(order), 0)
+        }
+        return (item, order.from)
+    }
+
+    private func failed(_ item: WorkItem, stage: String, _ error: Error) -> WorkItem {
+        var item = item
+        item.fail(String(describing: error))
+        logger.warning("input failed", metadata: ["uri": "\(item.input.uri)", "stage": "\(stage)", "error": "\(error)"])
+        return item
+    }
+
+    /// Times `body` into the stage's `seconds` and counts it as one input in, or an error.
+    private func measure<T>(_ stage: String, _ body: () throws -> T) throws -> (output: T, seconds: Double) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        do {
+            let output = try body()
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            tally.count(stage, ["in": 1, "seconds": seconds])
+            return (output, seconds)
+        } catch {
+            tally.count(stage, ["in": 1, "errors": 1, "seconds": Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9])
+            throw error
+        }
+    }
+
+    /// Pairs scored, kept and dropped, from the stage's decisions.
+    static func pairCounts(_ output: StageOutput) -> [String: Double] {
+        guard !output.scores.isEmpty else { return [:] }
+        let pairs = Set(output.scores.map { "\($0.text) \($0.frame)" }).count
+        let dropped = output.decisions.filter { !$0.kept }.count
+        var counts: [String: Double] = ["pairs": Double(pairs)]
+        if !output.decisions.isEmpty {
+            counts["pairs_kept"] = Double(output.decisions.count - dropped)
+            counts["pairs_dropped"] = Double(dropped)
+        }
+        return counts
+    }
+}
+
+/// The shard store, shared by the worker threads: one writer at a time.
+final class StoreAccess: @unchecked Sendable {
+    // Every use of `store` holds `lock`.
+    private let lock = NSLock()
+    private let store: ShardStore
+
+    init(_ store: ShardStore) { self.store = store }
+
+    private func locked<T>(_ body: (ShardStore) throws -> T) rethrows -> T {
+        lock.lock(); defer { lock.unlock() }
+        return try body(store)
+    }
+
+    var currentShard: String { locked { $0.currentShard } }
+    func write(_ rows: InputWrite, replacing previous: IndexedSource?) throws { try locked { _ = try $0.write(rows, replacing: previous) } }
+    func load(hash: String, shard: String) throws -> InputWrite? { try locked { try $0.load(hash: hash, shard: shard) } }
+}
+
+/// Set by SIGINT/SIGTERM: workers finish the input in hand (a commit boundary) and stop.
+public final class StopFlag: @unchecked Sendable {
+    // `stopped` is read and written under `lock` only.
+    private let lock = NSLock()
+    private var stopped = false
+    public init() {}
+    public func stop() { lock.lock(); stopped = true; lock.unlock() }
+    public var isSet: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
+}
+
+/// A fixed number of threads working through a list: the machine's cores are honoured exactly.
+enum ParallelMap {
+    static func forEach<T: Sendable>(_ items: [T], workers: Int, _ body: @escaping @Sendable (T) -> Void) {
+        let next = Counter()
+        DispatchQueue.concurrentPerform(iterations: max(1, min(workers, items.count))) { _ in
+            while true {
+                let i = next.increment()
+                if i >= items.count { return }
+                body(items[i])
+            }
+        }
+    }
+
+    static func run<T: Sendable, R: Sendable>(_ items: [T], workers: Int, _ body: @escaping @Sendable (T) -> R) -> [R] {
+        let results = Results<R>(count: items.count)
+        forEach(Array(items.enumerated()).map { Indexed(index: $0.offset, item: $0.element) }, workers: workers) { entry in
+            results.set(entry.index, body(entry.item))
+        }
+        return results.values
+    }
+
+    private struct Indexed<T: Sendable>: Sendable { let index: Int; let item: T }
+
+    private final class Results<R: Sendable>: @unchecked Sendable {
+        // `slots` is touched under `lock` only.
+        private let lock = NSLock()
+        private var slots: [R?]
+        init(count: Int) { slots = Array(repeating: nil, count: count) }
+        func set(_ i: Int, _ value: R) { lock.lock(); slots[i] = value; lock.unlock() }
+        var values: [R] { lock.lock(); defer { lock.unlock() }; return slots.map { $0! } }
+    }
+
+    final class Counter: @unchecked Sendable {
+        // `count` is touched under `lock` only.
+        private let lock = NSLock()
+        private var count = 0
+        func increment() -> Int { lock.lock(); defer { lock.unlock() }; count += 1; return count - 1 }
+        var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+@preconcurrency import Models
+
+/// A checkpoint a stage needs, as the pipeline file names it: what kind of model, which folder, its
+/// fingerprint id, and where the file names it (a model that cannot load is reported there).
+public struct ModelRef: Sendable, Hashable {
+    public enum Kind: String, Sendable {
+        case clip
+        case blipCaption = "blip-caption"
+        case blipRetrieval = "blip-itm"
+
+        var title: String {
+            switch self {
+            case .clip: return "CLIP"
+            case .blipCaption: return "BLIP captioning"
+            case .blipRetrieval: return "BLIP retrieval (ITM)"
+            }
+        }
+    }
+
+    public var kind: Kind
+    public var directory: URL
+    /// "<folder>-<12 hex>" from `ModelFingerprint`: computed without loading the weights.
+    public var id: String
+    /// Images per forward pass the stage asks for.
+    public var batch: Int
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    /// Reads a stage's `model:` key and fingerprints the folder it names.
+    init(kind: Kind, node: SpecNode, batch: Int, context: StageBuildContext) throws {
+        self.kind = kind
+        self.batch = batch
+        directory = PipelineConfig.resolve(try node.string(), base: context.baseDirectory)
+        let at = node.error("")
+        file = at.file; line = at.line; column = at.column
+        do {
+            id = try ModelFingerprint.modelID(directory: directory)
+        } catch {
+            throw node.error("cannot load the \(kind.title) model in \(directory.path): \(error)")
+        }
+    }
+
+    func error(_ message: String) -> SpecError { SpecError(file: file, line: line, column: column, message: message) }
+
+    /// Two stages on one folder share one loaded model.
+    var cacheKey: String { "\(kind.rawValue) \(directory.standardizedFileURL.path)" }
+}
+
+/// Loads each checkpoint folder the pipeline names once per run, before any input is read, so a model
+/// that cannot load stops the run at its start (at the line that names it) and a `filter` and a
+/// `score metric: itc` stage on the same BLIP folder share one copy of its weights.
+public final class ModelCache: Sendable {
+    private let clips: [String: CLIPModel]
+    private let captioners: [String: BLIPCaptioner]
+    private let retrievals: [String: BLIPRetrieval]
+    /// The folders loaded, in order (one entry per load).
+    public let loaded: [String]
+
+    public init(_ refs: [ModelRef]) throws {
+        // One load per folder; when stages ask for different batch sizes the largest is used (batching
+        // only bounds memory: each image's result is the same).
+        var order: [String] = [], byKey: [String: ModelRef] = [:]
+        for r in refs {
+            if let seen = byKey[r.cacheKey] { byKey[r.cacheKey]!.batch = max(seen.batch, r.batch); continue }
+            byKey[r.cacheKey] = r
+            order.append(r.cacheKey)
+        }
+        var clips: [String: CLIPModel] = [:], captioners: [String: BLIPCaptioner] = [:], retrievals: [String: BLIPRetrieval] = [:]
+        for key in order {
+            let r = byKey[key]!
+            do {
+                switch r.kind {
+                case .clip: clips[key] = try CLIPModel.load(directory: r.directory, batchSize: r.batch)
+                case .blipCaption: captioners[key] = try BLIPCaptioner.load(directory: r.directory, batchSize: r.batch)
+                case .blipRetrieval: retrievals[key] = try BLIPRetrieval.load(directory: r.directory, batchSize: r.batch)
+                }
+            } catch {
+                throw r.error("cannot load the \(r.kind.title) model in \(r.directory.path): \(error)")
+            }
+        }
+        self.clips = clips; self.captioners = captioners; self.retrievals = retrievals
+        loaded = order.map { byKey[$0]!.directory.path }
+    }
+
+    public func clip(_ ref: ModelRef) -> CLIPModel { clips[ref.cacheKey]! }
+    public func captioner(_ ref: ModelRef) -> BLIPCaptioner { captioners[ref.cacheKey]! }
+    public func retrieval(_ ref: ModelRef) -> BLIPRetrieval { retrievals[ref.cacheKey]! }
+}
