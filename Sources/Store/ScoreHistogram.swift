@@ -23,9 +23,12 @@ extension DatasetReader {
         struct Fine { var counts: [Int64: [Int]] = [:]; var threshold: Double? }
         var fine: [String: Fine] = [:]
         for db in shards {
+            // Retired inputs (schema 2 and later) are out of every view; their scores are out of here too.
+            let retired = try db.scalar("SELECT COUNT(*) FROM pragma_table_info('sources') WHERE name = 'retired_by'").int == 1
+                ? "WHERE text_id NOT IN (SELECT t.id FROM texts t JOIN sources s ON s.id = t.source_id WHERE s.retired_by IS NOT NULL)" : ""
             for r in try db.query("""
                 SELECT metric, model, CAST(floor(value * 1000) AS INTEGER) AS step, kept, COUNT(*), MAX(threshold)
-                FROM scores GROUP BY metric, model, step, kept
+                FROM scores \(retired) GROUP BY metric, model, step, kept
                 """) {
                 let key = "\(r[0].text ?? "")\u{0}\(r[1].text ?? "")"
                 let step = r[2].int ?? 0, n = Int(r[4].int ?? 0)
