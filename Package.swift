@@ -14,11 +14,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
 
         // Swift 6 language mode (complete concurrency checking) target by target; the default below is 5.
         .target(name: "Media", dependencies: ["CFFmpeg"], swiftSettings: [.swiftLanguageMode(.v6)]),
@@ -32,8 +34,11 @@ let package = Package(
         ], swiftSettings: [.swiftLanguageMode(.v6)]),
         // Synthetic corpora and the demo report: used by the CLI, the tests and the benchmarks, not core API.
         .target(name: "Demo", dependencies: ["Media", "Store"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        // Read side: export to WebDataset tars / JSONL image folders, and the read-only browser.
+        .target(name: "Export", dependencies: ["Store", "CArchive"]),
+        .target(name: "Serve", dependencies: ["Store", "Export", .product(name: "Hummingbird", package: "hummingbird")]),
         .executableTarget(name: "capfilt", dependencies: [
-            "Pipeline", "Media", "Store", "Models", "Demo",
+            "Pipeline", "Media", "Store", "Models", "Demo", "Export", "Serve",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -48,6 +53,8 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Media", "Store", "Models", "Demo", .product(name: "Logging", package: "swift-log"),
                                                     .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "CLITests", dependencies: [], exclude: ["Fixtures"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Store", "CArchive"]),
+        .testTarget(name: "ServeTests", dependencies: ["Serve", "Export", "Store", "Media"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "BLIPTests", dependencies: ["Models", "Tensor"], resources: [.copy("Fixtures")]),

@@ -1,9 +1,9 @@
 /// The shard schema. `schemas/shard.sql` is this text; a test keeps the two equal.
 public enum ShardSchema {
-    public static let version = 2
+    public static let version = 3
 
     public static let sql = """
-    -- capfilt shard schema, version 2 (PRAGMA user_version = 2; version 1 shards are upgraded in place).
+    -- capfilt shard schema, version 3 (PRAGMA user_version = 3; versions 1 and 2 are upgraded in place). Version 3 added texts_fts.
     -- One shard holds whole inputs: a source and all its media, texts and scores live in the same file.
 
     CREATE TABLE IF NOT EXISTS meta (
@@ -93,6 +93,26 @@ public enum ShardSchema {
         stage       TEXT
     );
     CREATE INDEX IF NOT EXISTS texts_source ON texts(source_id);
+
+    -- Full-text search over texts (FTS5, external content: the words are indexed, the text stays in
+    -- `texts`). Triggers keep it in step with every insert, delete (cascades included) and update. Query it
+    -- from the sqlite3 shell, e.g.
+    --   SELECT t.origin, t.text FROM texts_fts JOIN texts t ON t.id = texts_fts.rowid
+    --   WHERE texts_fts MATCH 'red AND (car OR truck)' ORDER BY rank LIMIT 20;
+    -- Older shards get it (and a rebuild from their texts) the next time a run opens them for writing.
+    CREATE VIRTUAL TABLE IF NOT EXISTS texts_fts USING fts5(
+        text, content = 'texts', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER IF NOT EXISTS texts_fts_insert AFTER INSERT ON texts BEGIN
+        INSERT INTO texts_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER IF NOT EXISTS texts_fts_delete AFTER DELETE ON texts BEGIN
+        INSERT INTO texts_fts(texts_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER IF NOT EXISTS texts_fts_update AFTER UPDATE OF text ON texts BEGIN
+        INSERT INTO texts_fts(texts_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO texts_fts(rowid, text) VALUES (new.id, new.text);
+    END;
 
     -- Candidate pairs: which frames each text describes (web texts: every frame of their source;
     -- subtitle cues: the frames they are on screen for; synthetic captions: their frame).

@@ -60,23 +60,30 @@ public final class ShardStore {
                 try db.run("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?), ('created_by', 'capfilt')",
                            [String(ShardSchema.version)])
             }
-        } else if version == 1 {
+        } else if version == 1 || version == 2 {
             // Version 2 retires vanished inputs instead of leaving them in every view, and keys scores
             // by stage too, so a filter's ITC and a score stage's ITC of one model
             // are two rows (a rerun of one must not take the other's row with it).
+            // Version 3 adds texts_fts. The schema is all IF NOT EXISTS: applying it creates the index
+            // empty, and a rebuild indexes the texts already there, all in one transaction.
             try db.transaction {
-                try db.execute("""
-                    ALTER TABLE sources ADD COLUMN retired_by TEXT;
-                    DROP VIEW IF EXISTS capfilt_result; DROP VIEW IF EXISTS curated_pairs; DROP VIEW IF EXISTS pairs; DROP VIEW IF EXISTS errors;
-                    ALTER TABLE scores RENAME TO scores_v1;
-                    DROP INDEX IF EXISTS scores_media;
-                    """)
+                if version == 1 {
+                    try db.execute("""
+                        ALTER TABLE sources ADD COLUMN retired_by TEXT;
+                        DROP VIEW IF EXISTS capfilt_result; DROP VIEW IF EXISTS curated_pairs; DROP VIEW IF EXISTS pairs; DROP VIEW IF EXISTS errors;
+                        ALTER TABLE scores RENAME TO scores_v1;
+                        DROP INDEX IF EXISTS scores_media;
+                        """)
+                }
                 try db.execute(ShardSchema.sql)
-                try db.execute("""
-                    INSERT INTO scores(text_id, media_id, metric, model, value, threshold, kept, stage, run_id)
-                        SELECT text_id, media_id, metric, model, value, threshold, kept, coalesce(stage, ''), run_id FROM scores_v1;
-                    DROP TABLE scores_v1;
-                    """)
+                if version == 1 {
+                    try db.execute("""
+                        INSERT INTO scores(text_id, media_id, metric, model, value, threshold, kept, stage, run_id)
+                            SELECT text_id, media_id, metric, model, value, threshold, kept, coalesce(stage, ''), run_id FROM scores_v1;
+                        DROP TABLE scores_v1;
+                        """)
+                }
+                try db.execute("INSERT INTO texts_fts(texts_fts) VALUES ('rebuild')")
                 try db.execute("PRAGMA user_version=\(ShardSchema.version)")
                 try db.run("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", [String(ShardSchema.version)])
             }
