@@ -70,11 +70,8 @@ struct BlipBench: ParsableCommand {
             let gemm = try medianRate(items: 1, repeats: 5) { _ = w1(x) }
             let gelu = try medianRate(items: 1, repeats: 5) { var t = wide; Activation.gelu.apply(&t) }
             let att = try medianRate(items: 1, repeats: 5) { _ = Ops.attention(qkv: qkv, batch: 1, seq: 577, heads: 12, mask: .none) }
-            let visionGelu = try medianRate(items: 1, repeats: 5) { var t = wide; BLIPCaptioner.visionGELU(&t) }
-            let visionAtt = try medianRate(items: 1, repeats: 5) { _ = BLIPCaptioner.visionAttention(qkv: qkv, batch: 1, seq: 577, heads: 12) }
-            print(String(format: "vision layer pieces: fc1 linear %.1f ms (%.0f GFLOP/s); GELU over 577×3072: Tensor (erff) %.1f ms, BLIP %.1f ms; "
-                         + "attention core: Ops.attention %.1f ms, BLIP %.1f ms",
-                         1000 / gemm, gemm * 2 * 577 * 768 * 3072 / 1e9, 1000 / gelu, 1000 / visionGelu, 1000 / att, 1000 / visionAtt))
+            print(String(format: "vision layer pieces: fc1 linear %.1f ms (%.0f GFLOP/s); GELU over 577×3072 %.1f ms; attention core %.1f ms",
+                         1000 / gemm, gemm * 2 * 577 * 768 * 3072 / 1e9, 1000 / gelu, 1000 / att))
             let v = try medianRate(items: 1, repeats: repeats) { _ = try cap.visionHiddenStates(pixelValues: px1) }
             for rowsPerImage in [1, 3] {
                 let strategy: CaptionSettings.Strategy = rowsPerImage == 1 ? .greedy

@@ -253,12 +253,6 @@ public final class BLIPCaptioner: @unchecked Sendable {
         Caption(text: tokenizer.decode(tokens, skipSpecialTokens: true), tokens: tokens, score: score, logProb: logProb)
     }
 
-    /// The vision tower's kernels, exposed for `capfilt-bench blip --ops`.
-    public static func visionGELU(_ x: inout Tensor) { BLIPVisionKernels.gelu(&x) }
-    public static func visionAttention(qkv: Tensor, batch: Int, seq: Int, heads: Int) -> Tensor {
-        BLIPVisionKernels.attention(qkv: qkv, batch: batch, seq: seq, heads: heads)
-    }
-
     /// torch.argmax: the first index of the maximum.
     static func argmax(_ x: [Float]) -> Int {
         var best = 0

@@ -82,7 +82,7 @@ struct BLIPVisionAttention: Sendable {
     }
 
     func callAsFunction(_ x: Tensor, batch: Int, seq: Int) -> Tensor {
-        projection(BLIPVisionKernels.attention(qkv: qkv(x), batch: batch, seq: seq, heads: heads))
+        projection(Ops.attention(qkv: qkv(x), batch: batch, seq: seq, heads: heads, mask: .none))
     }
 }
 
@@ -110,7 +110,7 @@ struct BLIPEncoderLayer: Sendable {
         Ops.addInPlace(&h, residual)
         let residual2 = h
         var m = fc1(layerNorm2(h))
-        if activation == .gelu { BLIPVisionKernels.gelu(&m) } else { activation.apply(&m) }
+        activation.apply(&m)
         m = fc2(m)
         Ops.addInPlace(&m, residual2)
         return m
