@@ -73,12 +73,7 @@ public final class CLIPModel: Sendable {
 
     /// pixel_values [B, 3, S, S] -> L2-normalised image embeddings [B, projection_dim].
     public func imageEmbeddings(pixelValues: Tensor) throws -> Tensor {
-        let s = config.visionConfig.imageSize
-        guard pixelValues.rank == 4, pixelValues.shape[1] == config.visionConfig.numChannels,
-              pixelValues.shape[2] == s, pixelValues.shape[3] == s else {
-            throw CLIPError.invalidInput("pixel_values of shape \(pixelValues.shape) do not match image_size \(s)")
-        }
-        return Ops.l2NormalizeRows(visualProjection(vision(pixelValues)))
+        Ops.l2NormalizeRows(visualProjection(try vision(pixelValues)))
     }
 
     /// L2-normalised projected image embeddings (CLIPModel.forward's image_embeds), computed in
