@@ -165,8 +165,17 @@ public struct CLIPImageProcessor: Sendable {
         }
     }
 
-    /// pixel_values of a batch as [B, 3, H, W].
+    /// pixel_values of a batch as [B, 3, H, W], the images spread over the cores (each is
+    /// independent, and resampling costs as much as a small model's forward).
     public func preprocess(_ images: [RGBImage]) throws -> Tensor {
-        Tensor.stack(try images.map { try preprocess($0) })
+        let results = UnsafeMutableBufferPointer<Result<Tensor, Error>?>.allocate(capacity: images.count)
+        results.initialize(repeating: nil)
+        defer { results.deinitialize(); results.deallocate() }
+        // Each iteration writes only its own slot.
+        nonisolated(unsafe) let slots = results
+        DispatchQueue.concurrentPerform(iterations: images.count) { i in
+            slots[i] = Result { try preprocess(images[i]) }
+        }
+        return Tensor.stack(try results.map { try $0!.get() })
     }
 }

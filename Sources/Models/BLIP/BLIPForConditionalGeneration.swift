@@ -33,8 +33,6 @@ public final class BLIPCaptioner: @unchecked Sendable {
         self.processor = processor
         self.modelID = modelID
         self.batchSize = batchSize
-        // Non-persistent buffers some exporters saved anyway; transformers ignores them too.
-        weights.ignore { $0.hasSuffix("embeddings.position_ids") }
         let vb = weights.root()
         vision = try BLIPVisionModel(vb.scope("vision_model"), config: config.visionConfig)
         guard config.textConfig.isDecoder else {
@@ -277,10 +275,9 @@ public final class BLIPCaptioner: @unchecked Sendable {
 /// Opening a BLIP checkpoint folder, shared by the captioning and retrieval models.
 enum BLIPFolder {
     static func open(_ directory: URL) throws -> (BLIPConfig, BertTokenizer, BLIPImageProcessor, WeightStore, String) {
-        let configURL = directory.appendingPathComponent("config.json")
-        let weightsURL = directory.appendingPathComponent("model.safetensors")
-        let config = try BLIPConfig.load(configURL)
-        guard FileManager.default.fileExists(atPath: weightsURL.path) else { throw BLIPError.missingFile(weightsURL.path) }
+        let folder = CheckpointFolder(directory)
+        let config = try BLIPConfig.load(folder.configURL)
+        try folder.requireWeights()
         let tokenizer = try BertTokenizer(directory: directory)
         if tokenizer.count > config.textConfig.vocabSize {
             throw BLIPError.invalidTokenizer(file: "vocab.txt",
@@ -291,7 +288,6 @@ enum BLIPFolder {
             throw BLIPError.invalidPreprocessor(file: "preprocessor_config.json",
                 detail: "size \(processor.height) differs from the vision model's image_size \(config.visionConfig.imageSize)")
         }
-        let weights = try WeightStore(file: weightsURL)
-        return (config, tokenizer, processor, weights, try ModelFingerprint.modelID(directory: directory))
+        return (config, tokenizer, processor, try folder.weights(), try folder.modelID())
     }
 }
