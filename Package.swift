@@ -22,8 +22,8 @@ let package = Package(
 
         .target(name: "Media", dependencies: ["CFFmpeg"]),
         .target(name: "Store", dependencies: ["CSQLite"]),
-        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
-        .target(name: "Models", dependencies: ["Tensor"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "Models", dependencies: ["Tensor"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "Pipeline", dependencies: [
             "Media", "Store", "Models", "Tensor",
             .product(name: "Yams", package: "Yams"),

@@ -11,8 +11,9 @@
 import Foundation
 import Tensor
 
-public final class BLIPCaptioner: @unchecked Sendable {
-    // @unchecked: immutable after load; generation state lives in each call.
+/// Immutable after `load`, so one instance may serve several threads; generation state lives in
+/// each call.
+public final class BLIPCaptioner: Sendable {
     public let config: BLIPConfig
     public let tokenizer: BertTokenizer
     public let processor: BLIPImageProcessor

@@ -5,8 +5,8 @@
 import Foundation
 import Tensor
 
-public final class BLIPRetrieval: @unchecked Sendable {
-    // @unchecked: immutable after load.
+/// Immutable after `load`, so one instance may serve several threads.
+public final class BLIPRetrieval: Sendable {
     public let config: BLIPConfig
     public let tokenizer: BertTokenizer
     public let processor: BLIPImageProcessor

@@ -5,8 +5,8 @@
 /// Self-attention keys and values of `rows` sequences, `capacity` positions each, per layer:
 /// transformers' DynamicCache, laid out [row][position][hidden] so a row's keys are one strided
 /// matrix that gemm reads in place.
-final class BLIPKVCache: @unchecked Sendable {
-    // @unchecked: used by one generation loop at a time; the attention kernel only reads it.
+/// Not Sendable: one generation loop owns it; attention kernels only read it during a call.
+final class BLIPKVCache {
     let layers: Int
     private(set) var rows: Int
     let capacity: Int
