@@ -165,8 +165,18 @@ public struct CLIPImageProcessor: Sendable {
         }
     }
 
-    /// pixel_values of a batch as [B, 3, H, W].
+    /// pixel_values of a batch as [B, 3, H, W], the images spread over the threads the models may
+    /// use (`BLAS.threads`, which the pipeline sets to cores / workers): each image is independent,
+    /// and resampling costs as much as a small model's forward.
     public func preprocess(_ images: [RGBImage]) throws -> Tensor {
-        Tensor.stack(try images.map { try preprocess($0) })
+        let results = UnsafeMutableBufferPointer<Result<Tensor, Error>?>.allocate(capacity: images.count)
+        results.initialize(repeating: nil)
+        defer { results.deinitialize(); results.deallocate() }
+        // Each range writes only its own slots.
+        nonisolated(unsafe) let slots = results
+        Parallel.forEachRange(images.count, minPerThread: 1) { range in
+            for i in range { slots[i] = Result { try preprocess(images[i]) } }
+        }
+        return Tensor.stack(try results.map { try $0!.get() })
     }
 }

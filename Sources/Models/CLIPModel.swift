@@ -36,8 +36,6 @@ public final class CLIPModel: Sendable {
         self.processor = processor
         self.modelID = modelID
         self.batchSize = batchSize
-        // Non-persistent buffers some exporters saved anyway; transformers ignores them too.
-        weights.ignore { $0.hasSuffix("embeddings.position_ids") }
         let vb = weights.root()
         vision = try CLIPVisionTransformer(vb.scope("vision_model"), config: config.visionConfig)
         text = try CLIPTextTransformer(vb.scope("text_model"), config: config.textConfig)
@@ -54,31 +52,24 @@ public final class CLIPModel: Sendable {
     }
 
     public static func load(directory: URL, batchSize: Int = 32) throws -> CLIPModel {
-        let configURL = directory.appendingPathComponent("config.json")
-        let weightsURL = directory.appendingPathComponent("model.safetensors")
-        let config = try CLIPConfig.load(configURL)
-        guard FileManager.default.fileExists(atPath: weightsURL.path) else { throw CLIPError.missingFile(weightsURL.path) }
+        let folder = CheckpointFolder(directory)
+        let config = try CLIPConfig.load(folder.configURL)
+        try folder.requireWeights()
         let tokenizer = try CLIPTokenizer(directory: directory, maxLength: min(77, config.textConfig.maxPositionEmbeddings))
         if let maxID = tokenizer.vocab.values.max(), maxID >= config.textConfig.vocabSize {
             throw CLIPError.invalidTokenizer(file: "vocab.json",
                 detail: "token id \(maxID) is outside the model's vocab_size \(config.textConfig.vocabSize)")
         }
         let processor = try CLIPImageProcessor(directory: directory)
-        let weights = try WeightStore(file: weightsURL)
-        return try CLIPModel(config: config, tokenizer: tokenizer, processor: processor, weights: weights,
-                             modelID: try ModelFingerprint.modelID(directory: directory), batchSize: batchSize)
+        return try CLIPModel(config: config, tokenizer: tokenizer, processor: processor, weights: try folder.weights(),
+                             modelID: try folder.modelID(), batchSize: batchSize)
     }
 
     // MARK: - Images
 
     /// pixel_values [B, 3, S, S] -> L2-normalised image embeddings [B, projection_dim].
     public func imageEmbeddings(pixelValues: Tensor) throws -> Tensor {
-        let s = config.visionConfig.imageSize
-        guard pixelValues.rank == 4, pixelValues.shape[1] == config.visionConfig.numChannels,
-              pixelValues.shape[2] == s, pixelValues.shape[3] == s else {
-            throw CLIPError.invalidInput("pixel_values of shape \(pixelValues.shape) do not match image_size \(s)")
-        }
-        return Ops.l2NormalizeRows(visualProjection(vision(pixelValues)))
+        Ops.l2NormalizeRows(visualProjection(try vision(pixelValues)))
     }
 
     /// L2-normalised projected image embeddings (CLIPModel.forward's image_embeds), computed in
@@ -88,24 +79,11 @@ public final class CLIPModel: Sendable {
         out.reserveCapacity(images.count)
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let batch = Array(images[start..<min(start + batchSize, images.count)])
-            let pixels = try preprocess(batch)
+            let pixels = try processor.preprocess(batch)
             let e = try imageEmbeddings(pixelValues: pixels)
             for r in 0..<e.rows { out.append(e.row(r)) }
         }
         return out
-    }
-
-    /// Preprocesses a batch, the images spread over the cores (each is independent).
-    func preprocess(_ images: [RGBImage]) throws -> Tensor {
-        let results = UnsafeMutableBufferPointer<Result<Tensor, Error>?>.allocate(capacity: images.count)
-        results.initialize(repeating: nil)
-        defer { results.deinitialize(); results.deallocate() }
-        let processor = self.processor
-        nonisolated(unsafe) let slots = results
-        DispatchQueue.concurrentPerform(iterations: images.count) { i in
-            slots[i] = Result { try processor.preprocess(images[i]) }
-        }
-        return Tensor.stack(try results.map { try $0!.get() })
     }
 
     // MARK: - Texts

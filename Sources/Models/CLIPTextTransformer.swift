@@ -25,16 +25,17 @@ struct CLIPTextEmbeddings: Sendable {
 struct CLIPTextTransformer: Sendable {
     let config: CLIPTextConfig
     let embeddings: CLIPTextEmbeddings
-    let encoder: CLIPEncoder
+    let encoder: TransformerEncoder
     let finalLayerNorm: LayerNorm
 
     init(_ vb: VarBuilder, config: CLIPTextConfig) throws {
         self.config = config
-        let act = try Activation(name: config.hiddenAct)
         embeddings = try CLIPTextEmbeddings(vb.scope("embeddings"), config: config)
-        encoder = try CLIPEncoder(vb.scope("encoder"), layers: config.numHiddenLayers, hidden: config.hiddenSize,
-                                  intermediate: config.intermediateSize, heads: config.numAttentionHeads,
-                                  activation: act, eps: config.layerNormEps)
+        encoder = try TransformerEncoder(vb.scope("encoder"), config: TransformerEncoderConfiguration(
+            hiddenSize: config.hiddenSize, intermediateSize: config.intermediateSize,
+            numHiddenLayers: config.numHiddenLayers, numAttentionHeads: config.numAttentionHeads,
+            activation: try Activation(name: config.hiddenAct), layerNormEps: config.layerNormEps,
+            attentionWeights: .separate))
         finalLayerNorm = try LayerNorm(vb.scope("final_layer_norm"), dim: config.hiddenSize, eps: config.layerNormEps)
     }
 

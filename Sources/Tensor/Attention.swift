@@ -1,6 +1,8 @@
-// Scaled dot-product attention over a fused QKV matrix, equivalent to transformers'
-// eager_attention_forward (softmax(Q·Kᵀ·scale + mask)·V). Each head is a strided sub-matrix of
-// the [batch·seq, 3·hidden] projection, so gemm reads it in place through its leading dimension.
+// Scaled dot-product attention, equivalent to transformers' eager_attention_forward
+// (softmax(Q·Kᵀ·scale + mask)·V), for every model here: encoder self-attention over a fused QKV
+// projection (CLIP's text and vision towers, BLIP's vision tower) and decoding steps whose keys and
+// values live elsewhere (BLIP's text KV cache and image tokens). Each head is a strided sub-matrix,
+// so gemm reads it in place through its leading dimension.
 
 /// Which keys a query may see. Padding is always at the end of a sequence (right padding), which
 /// is what the tokenizers here produce, so it is described by a valid length per batch item.
@@ -14,13 +16,31 @@ public struct AttentionMask: Sendable {
     }
 
     public static let none = AttentionMask()
+
+    /// Keys query `i` of batch item `b` sees (a prefix of the `seq` keys).
+    @inline(__always)
+    func visible(_ b: Int, _ i: Int, seq: Int) -> Int {
+        let keyLen = keyLengths?[b] ?? seq
+        return causal ? min(i + 1, keyLen) : keyLen
+    }
 }
 
 extension Ops {
+    /// OpenBLAS 0.3.21 runs an sgemm on one thread when m·n·k ≤ 65536·GEMM_MULTITHREAD_THRESHOLD
+    /// (4 in Debian's build); a head's score gemm above this is threaded inside OpenBLAS.
+    static let blasThreadedWork = 65536 * 4
+
     /// qkv: [batch·seq, 3·hidden] laid out as [Q | K | V]; returns [batch·seq, hidden] with heads
     /// concatenated in order (the layout out_proj expects).
     /// Masked keys get probability exactly 0, which is what adding finfo.min before softmax gives
     /// in fp32 whenever at least one key is visible.
+    ///
+    /// Two schedules with the same arithmetic (same gemms, same softmax):
+    /// - short sequences (CLIP's 50 image tokens, ≤ 77 text tokens): a head's gemms are too small
+    ///   for OpenBLAS to thread, so the (item, head) pairs are spread over threads here;
+    /// - long ones (BLIP's 577 image tokens): OpenBLAS threads each head's gemms itself, and doing
+    ///   pairs in parallel as well makes the caller threads fight over its pool (measured ~10×
+    ///   slower than the flops), so heads run one after another and only the softmax rows are split.
     public static func attention(
         qkv: Tensor, batch: Int, seq: Int, heads: Int, mask: AttentionMask
     ) -> Tensor {
@@ -32,34 +52,92 @@ extension Ops {
         let scale = 1 / Float(hd).squareRoot()
         if let kl = mask.keyLengths { precondition(kl.count == batch && kl.allSatisfy { $0 >= 1 && $0 <= seq }) }
 
+        /// One (item, head) pair into `s` (seq × seq scratch), its rows' softmax split by `rows`.
+        func head(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ b: Int, _ h: Int,
+                  _ s: UnsafeMutablePointer<Float>, softmaxRows: (Int, (Range<Int>) -> Void) -> Void) {
+            let base = src + b * seq * d3
+            let q = base + h * hd, k = base + d + h * hd, v = base + 2 * d + h * hd
+            BLAS.gemm(transA: false, transB: true, m: seq, n: seq, k: hd, alpha: scale,
+                      a: q, lda: d3, b: k, ldb: d3, c: s, ldc: seq)
+            nonisolated(unsafe) let s = s
+            softmaxRows(seq) { rows in
+                for i in rows {
+                    let visible = mask.visible(b, i, seq: seq)
+                    let row = s + i * seq
+                    softmaxInPlace(row, count: visible)
+                    for j in visible..<seq { row[j] = 0 }
+                }
+            }
+            BLAS.gemm(transA: false, transB: false, m: seq, n: hd, k: seq,
+                      a: s, lda: seq, b: v, ldb: d3, c: dst + b * seq * d + h * hd, ldc: d)
+        }
+
         return Tensor.uninitialized([batch * seq, d]) { out in
             qkv.data.withUnsafeBufferPointer { qp in
                 nonisolated(unsafe) let (src, dst) = (qp.baseAddress!, out.baseAddress!)
-                // Each (item, head) pair is independent. Its gemms are far below OpenBLAS's
-                // threading threshold and run on the calling thread, so the pairs are spread
-                // over threads here instead.
-                Parallel.forEachRange(batch * heads, minPerThread: 2) { pairs in
+                if seq * seq * hd <= blasThreadedWork {
+                    Parallel.forEachRange(batch * heads, minPerThread: 2) { pairs in
+                        let s = UnsafeMutablePointer<Float>.allocate(capacity: seq * seq)
+                        defer { s.deallocate() }
+                        for pair in pairs {
+                            head(src, dst, pair / heads, pair % heads, s) { n, body in body(0..<n) }
+                        }
+                    }
+                } else {
                     let s = UnsafeMutablePointer<Float>.allocate(capacity: seq * seq)
                     defer { s.deallocate() }
-                    for pair in pairs {
-                        let b = pair / heads, h = pair % heads
-                        let keyLen = mask.keyLengths?[b] ?? seq
-                        let base = src + b * seq * d3
-                        let q = base + h * hd, k = base + d + h * hd, v = base + 2 * d + h * hd
-                        BLAS.gemm(transA: false, transB: true, m: seq, n: seq, k: hd, alpha: scale,
-                                  a: q, lda: d3, b: k, ldb: d3, c: s, ldc: seq)
-                        for i in 0..<seq {
-                            let visible = mask.causal ? min(i + 1, keyLen) : keyLen
-                            let row = s + i * seq
-                            softmaxInPlace(row, count: visible)
-                            for j in visible..<seq { row[j] = 0 }
+                    for pair in 0..<(batch * heads) {
+                        head(src, dst, pair / heads, pair % heads, s) { n, body in
+                            Parallel.forEachRange(n, minPerThread: 32, body)
                         }
-                        BLAS.gemm(transA: false, transB: false, m: seq, n: hd, k: seq,
-                                  a: s, lda: seq, b: v, ldb: d3,
-                                  c: dst + b * seq * d + h * hd, ldc: d)
                     }
                 }
             }
+        }
+    }
+
+    /// Attention of `rows` query sequences against keys/values that live elsewhere — a KV cache
+    /// row, or image tokens that several beams/samples share — so nothing is copied per step.
+    /// out[r·tq + i, h·hd ..< (h+1)·hd] for each row r, query i and head h.
+    /// - q: [rows·tq, ldq] with the heads' queries at column h·hd.
+    /// - keys(r) / values(r): key 0 of row r, successive keys `ldkv` floats apart, head h at h·hd.
+    /// - visible(r, i): how many leading keys query i of row r may see (causal and padding masks);
+    ///   the rest get probability exactly 0.
+    public static func attention(
+        q: UnsafePointer<Float>, ldq: Int, rows: Int, tq: Int, keyCount: Int, heads: Int, headDim hd: Int,
+        keys: (Int) -> UnsafePointer<Float>, values: (Int) -> UnsafePointer<Float>, ldkv: Int,
+        visible: (Int, Int) -> Int, out: UnsafeMutablePointer<Float>, ldo: Int
+    ) {
+        let scale = 1 / Float(hd).squareRoot()
+        withoutActuallyEscaping(keys) { keys in
+        withoutActuallyEscaping(values) { values in
+        withoutActuallyEscaping(visible) { visible in
+            // Shared read-only with the worker threads for the duration of this call.
+            nonisolated(unsafe) let (keys, values, visible) = (keys, values, visible)
+            nonisolated(unsafe) let (q, out) = (q, out)
+            // A decoding step has a handful of queries per row: each (row, head) pair is far below
+            // OpenBLAS's threading threshold, so the pairs are spread over threads here.
+            Parallel.forEachRange(rows * heads, minPerThread: 4) { pairs in
+                let s = UnsafeMutablePointer<Float>.allocate(capacity: max(tq * keyCount, 1))
+                defer { s.deallocate() }
+                for pair in pairs {
+                    let r = pair / heads, h = pair % heads
+                    let qp = q + r * tq * ldq + h * hd
+                    let kp = keys(r) + h * hd, vp = values(r) + h * hd
+                    BLAS.gemm(transA: false, transB: true, m: tq, n: keyCount, k: hd, alpha: scale,
+                              a: qp, lda: ldq, b: kp, ldb: ldkv, c: s, ldc: keyCount)
+                    for i in 0..<tq {
+                        let n = visible(r, i)
+                        let row = s + i * keyCount
+                        softmaxInPlace(row, count: n)
+                        for j in n..<keyCount { row[j] = 0 }
+                    }
+                    BLAS.gemm(transA: false, transB: false, m: tq, n: hd, k: keyCount,
+                              a: s, lda: keyCount, b: vp, ldb: ldkv, c: out + r * tq * ldo + h * hd, ldc: ldo)
+                }
+            }
+        }
+        }
         }
     }
 }

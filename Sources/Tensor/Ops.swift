@@ -5,16 +5,19 @@ import Foundation
 public enum Ops {
     /// y = x · Wᵀ + b for x [rows, in], W [out, in] (PyTorch's nn.Linear layout, so checkpoints
     /// load without transposing). The bias is copied into y first and gemm accumulates onto it.
+    /// Up to `streamingRowLimit` rows (a decoding step's beams or samples, a batch-1 projection)
+    /// go through `streamingLinear` instead; both give nn.Linear's result up to summation order.
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         precondition(weight.rank == 2, "linear: weight must be 2-D, got \(weight.shape)")
         let outF = weight.shape[0], inF = weight.shape[1]
         precondition(x.lastDim == inF, "linear: input features \(x.lastDim) != weight in \(inF)")
+        precondition(bias.map { $0.count == outF } ?? true, "linear: bias has \(bias?.count ?? 0) values, expected \(outF)")
         let rows = x.rows
         var outShape = x.shape
         outShape[outShape.count - 1] = outF
+        if rows > 0 && rows <= streamingRowLimit { return streamingLinear(x, weight: weight, bias: bias, shape: outShape) }
         return Tensor.uninitialized(outShape) { y in
             if let bias {
-                precondition(bias.count == outF, "linear: bias has \(bias.count) values, expected \(outF)")
                 bias.data.withUnsafeBufferPointer { b in
                     for r in 0..<rows {
                         (y.baseAddress! + r * outF).update(from: b.baseAddress!, count: outF)
@@ -27,6 +30,65 @@ public enum Ops {
                               a: xp.baseAddress!, lda: inF, b: wp.baseAddress!, ldb: inF,
                               beta: bias == nil ? 0 : 1, c: y.baseAddress!, ldc: outF)
                 }
+            }
+        }
+    }
+
+    /// Rows at or below this go through the streaming kernel; larger batches through sgemm.
+    public static let streamingRowLimit = 8
+
+    /// nn.Linear for a few rows. With so few rows the product is bound by reading the weights,
+    /// and OpenBLAS's sgemm (0.3.21 on Debian 12, no gemv forwarding) packs the whole weight
+    /// matrix first — more memory traffic than the product itself. This streams each weight row
+    /// once and dots it with every input row held in L1; output features are split over threads.
+    static func streamingLinear(_ x: Tensor, weight: Tensor, bias: Tensor?, shape: [Int]) -> Tensor {
+        let m = x.rows, n = weight.shape[0], k = weight.shape[1]
+        return Tensor.uninitialized(shape) { y in
+            x.data.withUnsafeBufferPointer { xp in
+                weight.data.withUnsafeBufferPointer { wp in
+                    nonisolated(unsafe) let (xs, ws, ys) = (xp.baseAddress!, wp.baseAddress!, y.baseAddress!)
+                    let bias = bias?.data
+                    Parallel.forEachRange(n, minPerThread: 64) { range in
+                        streamRows(xs, m: m, k: k, ws, range, ys, n: n, bias: bias)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Four input rows at a time with their accumulators in registers; a last block of fewer
+    /// rows repeats its final row in the unused lanes and discards those results.
+    private static func streamRows(_ x: UnsafePointer<Float>, m: Int, k: Int, _ w: UnsafePointer<Float>, _ range: Range<Int>,
+                                   _ y: UnsafeMutablePointer<Float>, n: Int, bias: [Float]?) {
+        typealias V = SIMD8<Float>
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+        let vec = k & ~7
+        for j in range {
+            let wr = w + j * k
+            let b = bias?[j] ?? 0
+            var r0 = 0
+            while r0 < m {
+                let count = min(4, m - r0)
+                let x0 = x + r0 * k
+                let x1 = x0 + min(1, count - 1) * k, x2 = x0 + min(2, count - 1) * k, x3 = x0 + min(3, count - 1) * k
+                var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+                var i = 0
+                while i < vec {
+                    let wv = load(wr + i)
+                    a0 += wv * load(x0 + i)
+                    a1 += wv * load(x1 + i)
+                    a2 += wv * load(x2 + i)
+                    a3 += wv * load(x3 + i)
+                    i += 8
+                }
+                for r in 0..<count {
+                    var s = r == 0 ? a0.sum() : r == 1 ? a1.sum() : r == 2 ? a2.sum() : a3.sum()
+                    var t = vec
+                    let xr = x0 + r * k
+                    while t < k { s += wr[t] * xr[t]; t += 1 }
+                    y[(r0 + r) * n + j] = s + b
+                }
+                r0 += 4
             }
         }
     }
@@ -102,15 +164,16 @@ public enum Ops {
         }
     }
 
-    /// Scales each row of a [rows, d] matrix to unit L2 norm (x / ‖x‖, as CLIP's _get_vector_norm).
-    public static func l2NormalizeRows(_ x: Tensor) -> Tensor {
+    /// Scales each row of a [rows, d] matrix to unit L2 norm: x / max(‖x‖, eps). eps 0 is CLIP's
+    /// _get_vector_norm division; BLIP's torch.nn.functional.normalize uses eps 1e-12.
+    public static func l2NormalizeRows(_ x: Tensor, eps: Float = 0) -> Tensor {
         var y = x
         let d = x.lastDim
         y.data.withUnsafeMutableBufferPointer { p in
             for r in 0..<x.rows {
                 var s: Double = 0
                 for i in 0..<d { s += Double(p[r * d + i]) * Double(p[r * d + i]) }
-                let n = Float(s.squareRoot())
+                let n = max(Float(s.squareRoot()), eps)
                 for i in 0..<d { p[r * d + i] /= n }
             }
         }

@@ -64,14 +64,15 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-public final class SafeTensors: @unchecked Sendable {
-    // @unchecked: the mapping is read-only after init and unmapped only in deinit.
+public final class SafeTensors: Sendable {
     public let fileName: String
     public let tensors: [String: TensorInfo]
     public let metadata: [String: String]
     public let headerLength: Int
     public let fileSize: Int
-    private let map: UnsafeMutableRawPointer?
+    /// nonisolated(unsafe): the mapping is PROT_READ, never written, and unmapped only in deinit,
+    /// so threads may read it concurrently.
+    nonisolated(unsafe) private let map: UnsafeMutableRawPointer?
     private let dataStart: Int
 
     /// Names in data order, which is the order the writer laid them out in.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Tensor
 
 /// `make bench`: capfilt against the reference stack, measured in the same run, as medians and ratios.
 @main
@@ -21,4 +22,53 @@ func time(_ body: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
     try body()
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+/// The options `clip` and `blip` share, and what they do with them: set the BLAS threads, print
+/// the header line naming the kernels, and read the PyTorch figures to print ratios against.
+struct ModelBenchOptions: ParsableArguments {
+    @Option(help: "OpenBLAS threads.")
+    var threads: Int = 2
+
+    @Option(help: "JSON written by the PyTorch side (tools/bench_clip.py, tools/bench_blip.py), to print ratios against.")
+    var pytorch: String?
+
+    @Option(help: "Label for this run (e.g. the kernel family).")
+    var label: String?
+
+    func start(_ title: String) {
+        BLAS.setThreads(threads)
+        let label = self.label ?? "Swift/OpenBLAS \(BLAS.coreName)"
+        print("== \(title) bench: \(label), \(BLAS.threads) threads, OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+    }
+
+    /// The PyTorch side's figures by key, and the name to print over them.
+    func reference() -> (figures: [String: Any], name: String) {
+        var figures: [String: Any] = [:]
+        if let pytorch, let data = FileManager.default.contents(atPath: pytorch),
+           let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] { figures = obj }
+        return (figures, (figures["torch"] as? String).map { "PyTorch \($0)" } ?? "PyTorch (not measured)")
+    }
+}
+
+/// Items per second: median over `repeats` timed runs after one untimed warm-up. With
+/// CAPFILT_BENCH_BEST=1 the best run instead (useful on a noisy shared machine when comparing
+/// code changes; the reported figures are medians).
+func medianRate(items: Int, repeats: Int, _ body: () throws -> Void) throws -> Double {
+    try body()
+    var times: [Double] = []
+    for _ in 0..<repeats { times.append(try time(body)) }
+    times.sort()
+    let best = ProcessInfo.processInfo.environment["CAPFILT_BENCH_BEST"] == "1"
+    return Double(items) / (best ? times[0] : times[times.count / 2])
+}
+
+extension SplitMix64 {
+    /// Uniform in [-2, 2) with 24 random bits: benchmark inputs and weights.
+    mutating func benchFloat() -> Float { Float(next() >> 40) / Float(1 << 24) * 4 - 2 }
+}
+
+/// A tensor of benchmark values from `g`.
+func benchTensor(_ shape: [Int], _ g: inout SplitMix64) -> Tensor {
+    Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in g.benchFloat() })
 }

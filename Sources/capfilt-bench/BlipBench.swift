@@ -22,17 +22,11 @@ struct BlipBench: ParsableCommand {
     @Option(help: "Folder written by tools/fullsize_blip.py (caption/ and itm/ checkpoints).")
     var model: String = "out/blip-base"
 
-    @Option(help: "OpenBLAS threads.")
-    var threads: Int = 2
-
     @Option(help: "Timed runs per measurement (median reported).")
     var repeats: Int = 3
 
     @Option(help: "New tokens per caption.")
     var tokens: Int = 20
-
-    @Option(help: "JSON written by tools/bench_blip.py, to print ratios against.")
-    var pytorch: String?
 
     @Option(help: "Only the measurements whose key contains this (e.g. b1).")
     var only: String?
@@ -40,18 +34,15 @@ struct BlipBench: ParsableCommand {
     @Flag(help: "Also split a batch-1 greedy caption into vision, prefill and per-step decoding time.")
     var ops = false
 
-    @Option(help: "Label for this run (e.g. the kernel family).")
-    var label: String?
+    @OptionGroup var options: ModelBenchOptions
 
     func run() throws {
-        BLAS.setThreads(threads)
-        let label = self.label ?? "Swift/OpenBLAS \(BLAS.coreName)"
-        print("== BLIP bench: \(label), \(BLAS.threads) threads, OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+        options.start("BLIP")
         let root = URL(fileURLWithPath: model)
         let cap = try BLIPCaptioner.load(directory: root.appendingPathComponent("caption"), batchSize: 8)
         let s = cap.config.visionConfig.imageSize
-        var g = SplitMix(seed: 1)
-        let px8 = Tensor(shape: [8, 3, s, s], data: (0..<(8 * 3 * s * s)).map { _ in g.nextFloat() })
+        var g = SplitMix64(seed: 1)
+        let px8 = benchTensor([8, 3, s, s], &g)
         let px1 = Tensor(shape: [1, 3, s, s], data: Array(px8.data[0..<(3 * s * s)]))
         func settings(_ strategy: CaptionSettings.Strategy, captions: Int = 1) -> CaptionSettings {
             CaptionSettings(strategy: strategy, minNewTokens: tokens, maxNewTokens: tokens, numCaptions: captions, seed: 3)
@@ -64,17 +55,14 @@ struct BlipBench: ParsableCommand {
 
         if ops {
             // One vision layer's pieces at 384 px (577 tokens, hidden 768, 12 heads, MLP 3072).
-            func rand(_ shape: [Int]) -> Tensor { Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in g.nextFloat() }) }
+            func rand(_ shape: [Int]) -> Tensor { benchTensor(shape, &g) }
             let x = rand([577, 768]), wide = rand([577, 3072]), qkv = rand([577, 2304])
             let w1 = Linear(weight: rand([3072, 768]), bias: rand([3072]))
             let gemm = try medianRate(items: 1, repeats: 5) { _ = w1(x) }
             let gelu = try medianRate(items: 1, repeats: 5) { var t = wide; Activation.gelu.apply(&t) }
             let att = try medianRate(items: 1, repeats: 5) { _ = Ops.attention(qkv: qkv, batch: 1, seq: 577, heads: 12, mask: .none) }
-            let visionGelu = try medianRate(items: 1, repeats: 5) { var t = wide; BLIPCaptioner.visionGELU(&t) }
-            let visionAtt = try medianRate(items: 1, repeats: 5) { _ = BLIPCaptioner.visionAttention(qkv: qkv, batch: 1, seq: 577, heads: 12) }
-            print(String(format: "vision layer pieces: fc1 linear %.1f ms (%.0f GFLOP/s); GELU over 577×3072: Tensor (erff) %.1f ms, BLIP %.1f ms; "
-                         + "attention core: Ops.attention %.1f ms, BLIP %.1f ms",
-                         1000 / gemm, gemm * 2 * 577 * 768 * 3072 / 1e9, 1000 / gelu, 1000 / visionGelu, 1000 / att, 1000 / visionAtt))
+            print(String(format: "vision layer pieces: fc1 linear %.1f ms (%.0f GFLOP/s); GELU over 577×3072 %.1f ms; attention core %.1f ms",
+                         1000 / gemm, gemm * 2 * 577 * 768 * 3072 / 1e9, 1000 / gelu, 1000 / att))
             let v = try medianRate(items: 1, repeats: repeats) { _ = try cap.visionHiddenStates(pixelValues: px1) }
             for rowsPerImage in [1, 3] {
                 let strategy: CaptionSettings.Strategy = rowsPerImage == 1 ? .greedy
@@ -109,10 +97,7 @@ struct BlipBench: ParsableCommand {
         let px2 = Tensor(shape: [2, 3, s, s], data: Array(px8.data[0..<(2 * 3 * s * s)]))
         try measure("itm_pairs", "ITM pairs/s (2 images × 4 texts)", items: 8) { _ = try itm.itm(pixelValues: px2, texts: [texts, texts]) }
 
-        var reference: [String: Any] = [:]
-        if let pytorch, let data = FileManager.default.contents(atPath: pytorch),
-           let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any] { reference = obj }
-        let torchName = (reference["torch"] as? String).map { "PyTorch \($0)" } ?? "PyTorch (not measured)"
+        let (reference, torchName) = options.reference()
         print(String(format: "%-44@ %10@ %18@ %8@", "" as NSString, "Swift" as NSString, torchName as NSString, "ratio" as NSString))
         for r in rows {
             let theirs = (reference[r.key] as? NSNumber)?.doubleValue

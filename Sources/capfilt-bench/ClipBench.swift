@@ -20,25 +20,16 @@ struct ClipBench: ParsableCommand {
     @Option(help: "CLIP checkpoint folder (tools/fullsize_clip.py writes a ViT-B/32-sized one).")
     var model: String = "out/clip-b32"
 
-    @Option(help: "OpenBLAS threads.")
-    var threads: Int = 2
-
     @Option(help: "Timed runs per measurement (median reported).")
     var repeats: Int = 5
-
-    @Option(help: "JSON written by tools/bench_clip.py, to print ratios against.")
-    var pytorch: String?
 
     @Flag(help: "Also time the non-gemm ops of a batch-32 forward.")
     var ops = false
 
-    @Option(help: "Label for this run (e.g. the kernel family).")
-    var label: String?
+    @OptionGroup var options: ModelBenchOptions
 
     func run() throws {
-        BLAS.setThreads(threads)
-        let label = self.label ?? "Swift/OpenBLAS \(BLAS.coreName)"
-        print("== CLIP bench: \(label), \(BLAS.threads) threads, OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+        options.start("CLIP")
 
         let gflops = sgemmGFLOPs(m: 1600, n: 3072, k: 768)
         print(String(format: "sgemm 1600×3072×768 (ViT-B/32 MLP at batch 32): %.1f GFLOP/s", gflops))
@@ -46,8 +37,8 @@ struct ClipBench: ParsableCommand {
         if ops { try opBreakdown() }
         let clip = try CLIPModel.load(directory: URL(fileURLWithPath: model), batchSize: 32)
         let s = clip.config.visionConfig.imageSize
-        var g = SplitMix(seed: 1)
-        let px32 = Tensor(shape: [32, 3, s, s], data: (0..<(32 * 3 * s * s)).map { _ in g.nextFloat() })
+        var g = SplitMix64(seed: 1)
+        let px32 = benchTensor([32, 3, s, s], &g)
         let px1 = Tensor(shape: [1, 3, s, s], data: Array(px32.data[0..<(3 * s * s)]))
         let captions = [
             "a photo of a cat sitting on a wooden table", "two dogs playing in the snow", "a red car parked beside a river",
@@ -64,11 +55,8 @@ struct ClipBench: ParsableCommand {
         let frame = RGBImage(width: 640, height: 480, pixels: (0..<(640 * 480 * 3)).map { _ in UInt8(truncatingIfNeeded: g.next()) })
         let pre = try medianRate(items: 1, repeats: 10) { _ = try clip.processor.preprocess(frame) }
 
-        var reference: [String: Any] = [:]
-        if let pytorch, let data = FileManager.default.contents(atPath: pytorch),
-           let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any] { reference = obj }
+        let (reference, torchName) = options.reference()
         func ref(_ key: String) -> Double? { (reference[key] as? NSNumber)?.doubleValue }
-        let torchName = (reference["torch"] as? String).map { "PyTorch \($0)" } ?? "PyTorch (not measured)"
         func pad(_ s: String, _ n: Int, left: Bool = false) -> String {
             s.count >= n ? s : (left ? String(repeating: " ", count: n - s.count) + s : s + String(repeating: " ", count: n - s.count))
         }
@@ -86,8 +74,8 @@ struct ClipBench: ParsableCommand {
 
     /// Where a batch-32 ViT-B/32 forward spends its time outside the projections' gemms.
     func opBreakdown() throws {
-        var g = SplitMix(seed: 2)
-        func rand(_ shape: [Int]) -> Tensor { Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in g.nextFloat() }) }
+        var g = SplitMix64(seed: 2)
+        func rand(_ shape: [Int]) -> Tensor { benchTensor(shape, &g) }
         let layers = 12.0
         let mlp = rand([1600, 3072]), h = rand([1600, 768]), gamma = rand([768]), beta = rand([768]), qkv = rand([1600, 2304])
         let act = try medianRate(items: 1, repeats: 5) { var t = mlp; Activation.quickGelu.apply(&t) }
@@ -110,33 +98,4 @@ struct ClipBench: ParsableCommand {
         }) ?? 0
         return rate * 2 * Double(m) * Double(n) * Double(k) / 1e9
     }
-}
-
-/// Items per second: median over `repeats` timed runs after one untimed warm-up. With
-/// CAPFILT_BENCH_BEST=1 the best run instead (useful on a noisy shared machine when comparing
-/// code changes; the reported figures are medians).
-func medianRate(items: Int, repeats: Int, _ body: () throws -> Void) throws -> Double {
-    try body()
-    var times: [Double] = []
-    for _ in 0..<repeats {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        try body()
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-    }
-    times.sort()
-    let best = ProcessInfo.processInfo.environment["CAPFILT_BENCH_BEST"] == "1"
-    return Double(items) / (best ? times[0] : times[times.count / 2])
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) * 4 - 2 }
 }

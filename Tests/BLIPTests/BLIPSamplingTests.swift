@@ -1,5 +1,6 @@
 import Foundation
 @testable import Models
+import Tensor
 import XCTest
 
 /// Nucleus sampling: the warped distribution equals transformers' on fixed logits, draws follow it,

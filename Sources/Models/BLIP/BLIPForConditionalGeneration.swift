@@ -11,8 +11,9 @@
 import Foundation
 import Tensor
 
-public final class BLIPCaptioner: @unchecked Sendable {
-    // @unchecked: immutable after load; generation state lives in each call.
+/// Immutable after `load`, so one instance may serve several threads; generation state lives in
+/// each call.
+public final class BLIPCaptioner: Sendable {
     public let config: BLIPConfig
     public let tokenizer: BertTokenizer
     public let processor: BLIPImageProcessor
@@ -33,8 +34,6 @@ public final class BLIPCaptioner: @unchecked Sendable {
         self.processor = processor
         self.modelID = modelID
         self.batchSize = batchSize
-        // Non-persistent buffers some exporters saved anyway; transformers ignores them too.
-        weights.ignore { $0.hasSuffix("embeddings.position_ids") }
         let vb = weights.root()
         vision = try BLIPVisionModel(vb.scope("vision_model"), config: config.visionConfig)
         guard config.textConfig.isDecoder else {
@@ -253,12 +252,6 @@ public final class BLIPCaptioner: @unchecked Sendable {
         Caption(text: tokenizer.decode(tokens, skipSpecialTokens: true), tokens: tokens, score: score, logProb: logProb)
     }
 
-    /// The vision tower's kernels, exposed for `capfilt-bench blip --ops`.
-    public static func visionGELU(_ x: inout Tensor) { BLIPVisionKernels.gelu(&x) }
-    public static func visionAttention(qkv: Tensor, batch: Int, seq: Int, heads: Int) -> Tensor {
-        BLIPVisionKernels.attention(qkv: qkv, batch: batch, seq: seq, heads: heads)
-    }
-
     /// torch.argmax: the first index of the maximum.
     static func argmax(_ x: [Float]) -> Int {
         var best = 0
@@ -283,10 +276,9 @@ public final class BLIPCaptioner: @unchecked Sendable {
 /// Opening a BLIP checkpoint folder, shared by the captioning and retrieval models.
 enum BLIPFolder {
     static func open(_ directory: URL) throws -> (BLIPConfig, BertTokenizer, BLIPImageProcessor, WeightStore, String) {
-        let configURL = directory.appendingPathComponent("config.json")
-        let weightsURL = directory.appendingPathComponent("model.safetensors")
-        let config = try BLIPConfig.load(configURL)
-        guard FileManager.default.fileExists(atPath: weightsURL.path) else { throw BLIPError.missingFile(weightsURL.path) }
+        let folder = CheckpointFolder(directory)
+        let config = try BLIPConfig.load(folder.configURL)
+        try folder.requireWeights()
         let tokenizer = try BertTokenizer(directory: directory)
         if tokenizer.count > config.textConfig.vocabSize {
             throw BLIPError.invalidTokenizer(file: "vocab.txt",
@@ -297,7 +289,6 @@ enum BLIPFolder {
             throw BLIPError.invalidPreprocessor(file: "preprocessor_config.json",
                 detail: "size \(processor.height) differs from the vision model's image_size \(config.visionConfig.imageSize)")
         }
-        let weights = try WeightStore(file: weightsURL)
-        return (config, tokenizer, processor, weights, try ModelFingerprint.modelID(directory: directory))
+        return (config, tokenizer, processor, try folder.weights(), try folder.modelID())
     }
 }

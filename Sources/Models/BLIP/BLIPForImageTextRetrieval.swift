@@ -5,8 +5,8 @@
 import Foundation
 import Tensor
 
-public final class BLIPRetrieval: @unchecked Sendable {
-    // @unchecked: immutable after load.
+/// Immutable after `load`, so one instance may serve several threads.
+public final class BLIPRetrieval: Sendable {
     public let config: BLIPConfig
     public let tokenizer: BertTokenizer
     public let processor: BLIPImageProcessor
@@ -27,7 +27,6 @@ public final class BLIPRetrieval: @unchecked Sendable {
         self.processor = processor
         self.modelID = modelID
         self.batchSize = batchSize
-        weights.ignore { $0.hasSuffix("embeddings.position_ids") }
         let vb = weights.root()
         let t = config.textConfig, v = config.visionConfig
         guard t.isDecoder else {
@@ -133,13 +132,14 @@ public final class BLIPRetrieval: @unchecked Sendable {
         }
     }
 
-    /// normalize(vision_proj(last_hidden_state[:, 0])), [B, image_text_hidden_size].
+    /// normalize(vision_proj(last_hidden_state[:, 0])), [B, image_text_hidden_size]; normalize is
+    /// torch.nn.functional.normalize, x / max(‖x‖, 1e-12).
     public func imageFeatures(pixelValues: Tensor) throws -> Tensor {
         imageFeatures(hidden: try vision(pixelValues), rows: pixelValues.shape[0])
     }
 
     func imageFeatures(hidden h: Tensor, rows: Int) -> Tensor {
-        normalizeRows(visionProj(firstTokens(h, rows: rows, tq: vision.tokens)))
+        Ops.l2NormalizeRows(visionProj(firstTokens(h, rows: rows, tq: vision.tokens)), eps: 1e-12)
     }
 
     /// normalize(text_proj(text_encoder(text)[:, 0])), [texts, image_text_hidden_size].
@@ -147,24 +147,11 @@ public final class BLIPRetrieval: @unchecked Sendable {
         let (ids, lengths, tq) = try encodeTexts(texts)
         let cache = textEncoder.makeCache(rows: texts.count, capacity: tq)
         let h = try textEncoder(ids, rows: texts.count, tq: tq, cache: cache, causal: false, keyLengths: lengths, cross: nil)
-        return normalizeRows(textProj(firstTokens(h, rows: texts.count, tq: tq)))
+        return Ops.l2NormalizeRows(textProj(firstTokens(h, rows: texts.count, tq: tq)), eps: 1e-12)
     }
 
     func firstTokens(_ h: Tensor, rows: Int, tq: Int) -> Tensor {
         let d = h.lastDim
         return Tensor(shape: [rows, d], data: (0..<rows).flatMap { h.data[($0 * tq * d)..<(($0 * tq + 1) * d)] })
-    }
-
-    /// torch.nn.functional.normalize: x / max(‖x‖, 1e-12).
-    func normalizeRows(_ x: Tensor) -> Tensor {
-        var y = x
-        let d = x.lastDim
-        for r in 0..<x.rows {
-            var s: Double = 0
-            for i in 0..<d { s += Double(x.data[r * d + i]) * Double(x.data[r * d + i]) }
-            let n = Float(max(s.squareRoot(), 1e-12))
-            for i in 0..<d { y.data[r * d + i] /= n }
-        }
-        return y
     }
 }

@@ -5,6 +5,7 @@
 // _update_finished_beams, _check_early_stop_heuristic). Sampling uses our own seeded generator
 // (torch's RNG stream is not reproduced), so samples are reproducible but not torch's.
 import Foundation
+import Tensor
 
 /// One generated caption.
 public struct Caption: Sendable, Codable, Equatable {
@@ -142,35 +143,6 @@ enum LogitsProcessing {
         if k > 0 { topK(&s, k) }
         topP(&s, p)
         return softmax(s)
-    }
-}
-
-/// SplitMix64: small, fast, and good enough for drawing tokens; seeded per (seed, image, sample).
-public struct SplitMix64: Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1) with 53 random bits.
-    public mutating func nextDouble() -> Double { Double(next() >> 11) * 0x1p-53 }
-
-    /// Index drawn with probability probs[i] (probs sum to 1 up to rounding; the last positive
-    /// entry absorbs the remainder).
-    public mutating func sample(_ probs: [Float]) -> Int {
-        let u = nextDouble()
-        var c: Double = 0
-        var last = 0
-        for (i, p) in probs.enumerated() where p > 0 {
-            c += Double(p)
-            last = i
-            if u < c { return i }
-        }
-        return last
     }
 }
 

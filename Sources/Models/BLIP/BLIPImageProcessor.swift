@@ -64,16 +64,6 @@ public struct BLIPImageProcessor: Sendable {
     /// pixel_values of one image as [3, H, W].
     public func preprocess(_ image: RGBImage) throws -> Tensor { try base.preprocess(image) }
 
-    /// pixel_values [B, 3, H, W], the images spread over the cores (each is independent).
-    public func preprocess(_ images: [RGBImage]) throws -> Tensor {
-        let results = UnsafeMutableBufferPointer<Result<Tensor, Error>?>.allocate(capacity: images.count)
-        results.initialize(repeating: nil)
-        defer { results.deinitialize(); results.deallocate() }
-        let processor = base
-        nonisolated(unsafe) let slots = results
-        DispatchQueue.concurrentPerform(iterations: images.count) { i in
-            slots[i] = Result { try processor.preprocess(images[i]) }
-        }
-        return Tensor.stack(try results.map { try $0!.get() })
-    }
+    /// pixel_values [B, 3, H, W], the images spread over the cores.
+    public func preprocess(_ images: [RGBImage]) throws -> Tensor { try base.preprocess(images) }
 }

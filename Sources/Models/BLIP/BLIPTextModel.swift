@@ -55,7 +55,7 @@ struct BLIPTextResidualOutput: Sendable {
     }
 
     func callAsFunction(_ x: Tensor, _ input: Tensor) -> Tensor {
-        var h = dense.apply(x)
+        var h = dense(x)
         Ops.addInPlace(&h, input)
         return layerNorm(h)
     }
@@ -109,7 +109,7 @@ struct BLIPTextLayer: Sendable {
     func callAsFunction(_ h: Tensor, layer l: Int, rows: Int, tq: Int, cache: BLIPKVCache,
                         visible: (Int, Int) -> Int, cross: (kv: BLIPCrossKV, imageOfRow: [Int])?) -> Tensor {
         let d = hidden, hd = hidden / heads, start = cache.length
-        let qkv = selfQKV.apply(h)
+        let qkv = selfQKV(h)
         qkv.data.withUnsafeBufferPointer { src in
             for r in 0..<rows {
                 let kRow = cache.keyRow(l, r), vRow = cache.valueRow(l, r)
@@ -122,7 +122,7 @@ struct BLIPTextLayer: Sendable {
         }
         let context = Tensor.uninitialized([rows * tq, d]) { out in
             qkv.data.withUnsafeBufferPointer { src in
-                BLAS_attend(q: src.baseAddress!, ldq: 3 * d, rows: rows, tq: tq, keyCount: start + tq, hd: hd,
+                Ops.attention(q: src.baseAddress!, ldq: 3 * d, rows: rows, tq: tq, keyCount: start + tq, heads: heads, headDim: hd,
                             keys: { UnsafePointer(cache.keyRow(l, $0)) }, values: { UnsafePointer(cache.valueRow(l, $0)) },
                             ldkv: d, visible: visible, out: out.baseAddress!, ldo: d)
             }
@@ -130,14 +130,14 @@ struct BLIPTextLayer: Sendable {
         var attentionOutput = selfOutput(context, h)
 
         if let cross, let crossQuery, let crossOutput {
-            let q = crossQuery.apply(attentionOutput)
+            let q = crossQuery(attentionOutput)
             let kv = cross.kv.perLayer[l], n = cross.kv.tokens
             let crossContext = Tensor.uninitialized([rows * tq, d]) { out in
                 q.data.withUnsafeBufferPointer { qp in
                     kv.data.withUnsafeBufferPointer { kvp in
                         nonisolated(unsafe) let base = kvp.baseAddress!
                         let images = cross.imageOfRow
-                        BLAS_attend(q: qp.baseAddress!, ldq: d, rows: rows, tq: tq, keyCount: n, hd: hd,
+                        Ops.attention(q: qp.baseAddress!, ldq: d, rows: rows, tq: tq, keyCount: n, heads: heads, headDim: hd,
                                     keys: { base + images[$0] * n * 2 * d }, values: { base + images[$0] * n * 2 * d + d },
                                     ldkv: 2 * d, visible: { _, _ in n }, out: out.baseAddress!, ldo: d)
                     }
@@ -146,16 +146,9 @@ struct BLIPTextLayer: Sendable {
             attentionOutput = crossOutput(crossContext, attentionOutput)
         }
 
-        var inter = intermediate.apply(attentionOutput)
+        var inter = intermediate(attentionOutput)
         activation.apply(&inter)
         return output(inter, attentionOutput)
-    }
-
-    private func BLAS_attend(q: UnsafePointer<Float>, ldq: Int, rows: Int, tq: Int, keyCount: Int, hd: Int,
-                             keys: (Int) -> UnsafePointer<Float>, values: (Int) -> UnsafePointer<Float>, ldkv: Int,
-                             visible: (Int, Int) -> Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
-        BLIPAttentionKernel.attend(q: q, ldq: ldq, rows: rows, tq: tq, keyCount: keyCount, heads: heads, headDim: hd,
-                                   keys: keys, values: values, ldkv: ldkv, visible: visible, out: out, ldo: ldo)
     }
 }
 
@@ -234,8 +227,8 @@ struct BLIPTextLMHead: Sendable {
     }
 
     func callAsFunction(_ h: Tensor) -> Tensor {
-        var x = dense.apply(h)
+        var x = dense(h)
         activation.apply(&x)
-        return decoder.apply(layerNorm(x))
+        return decoder(layerNorm(x))
     }
 }

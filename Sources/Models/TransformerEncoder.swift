@@ -1,0 +1,120 @@
+// Port of transformers' modeling_clip.py CLIPAttention, CLIPMLP, CLIPEncoderLayer and CLIPEncoder,
+// and of modeling_blip.py BlipAttention, BlipMLP, BlipEncoderLayer and BlipEncoder: the same
+// pre-LayerNorm transformer layer, which serves CLIP's text and vision towers and BLIP's vision
+// tower. What differs between them is configuration: the activation, and how the checkpoint stores
+// the attention projections. Hidden states are [batch·seq, hidden].
+import Tensor
+
+struct TransformerEncoderConfiguration: Sendable {
+    /// How a checkpoint names the attention projections.
+    enum AttentionWeights: Sendable {
+        /// CLIPAttention: q_proj, k_proj, v_proj and out_proj.
+        case separate
+        /// BlipAttention: qkv, one Linear whose output is [Q | K | V] (the reshape(bsz, len, 3,
+        /// heads, head_dim) layout), and projection.
+        case fused
+    }
+
+    var hiddenSize: Int
+    var intermediateSize: Int
+    var numHiddenLayers: Int
+    var numAttentionHeads: Int
+    var activation: Activation
+    var layerNormEps: Float
+    var attentionWeights: AttentionWeights
+}
+
+struct EncoderAttention: Sendable {
+    let numHeads: Int
+    /// The query, key and value projections as one [3·hidden, hidden] Linear, whichever way the
+    /// checkpoint stores them: one large gemm instead of three, and the attention kernel reads
+    /// each head in place from its output.
+    let qkv: Linear
+    let outProj: Linear
+
+    init(_ vb: VarBuilder, hidden: Int, heads: Int, weights: TransformerEncoderConfiguration.AttentionWeights) throws {
+        guard heads > 0, hidden % heads == 0 else {
+            throw CheckpointError.invalidConfig(file: "config.json", detail: "hidden_size \(hidden) is not divisible by num_attention_heads \(heads)")
+        }
+        numHeads = heads
+        switch weights {
+        case .separate:
+            let q = try Linear(vb.scope("q_proj"), inFeatures: hidden, outFeatures: hidden)
+            let k = try Linear(vb.scope("k_proj"), inFeatures: hidden, outFeatures: hidden)
+            let v = try Linear(vb.scope("v_proj"), inFeatures: hidden, outFeatures: hidden)
+            qkv = Linear(
+                weight: Tensor(shape: [3 * hidden, hidden], data: q.weight.data + k.weight.data + v.weight.data),
+                bias: Tensor(shape: [3 * hidden], data: q.bias!.data + k.bias!.data + v.bias!.data))
+            outProj = try Linear(vb.scope("out_proj"), inFeatures: hidden, outFeatures: hidden)
+        case .fused:
+            qkv = try Linear(vb.scope("qkv"), inFeatures: hidden, outFeatures: 3 * hidden)
+            outProj = try Linear(vb.scope("projection"), inFeatures: hidden, outFeatures: hidden)
+        }
+    }
+
+    func callAsFunction(_ hiddenStates: Tensor, batch: Int, seq: Int, mask: AttentionMask) -> Tensor {
+        let projected = qkv(hiddenStates)
+        let context = Ops.attention(qkv: projected, batch: batch, seq: seq, heads: numHeads, mask: mask)
+        return outProj(context)
+    }
+}
+
+struct EncoderMLP: Sendable {
+    let activation: Activation
+    let fc1: Linear
+    let fc2: Linear
+
+    init(_ vb: VarBuilder, hidden: Int, intermediate: Int, activation: Activation) throws {
+        self.activation = activation
+        fc1 = try Linear(vb.scope("fc1"), inFeatures: hidden, outFeatures: intermediate)
+        fc2 = try Linear(vb.scope("fc2"), inFeatures: intermediate, outFeatures: hidden)
+    }
+
+    func callAsFunction(_ hiddenStates: Tensor) -> Tensor {
+        var h = fc1(hiddenStates)
+        activation.apply(&h)
+        return fc2(h)
+    }
+}
+
+struct EncoderLayer: Sendable {
+    let selfAttn: EncoderAttention
+    let layerNorm1: LayerNorm
+    let mlp: EncoderMLP
+    let layerNorm2: LayerNorm
+
+    init(_ vb: VarBuilder, config c: TransformerEncoderConfiguration) throws {
+        selfAttn = try EncoderAttention(vb.scope("self_attn"), hidden: c.hiddenSize, heads: c.numAttentionHeads,
+                                        weights: c.attentionWeights)
+        layerNorm1 = try LayerNorm(vb.scope("layer_norm1"), dim: c.hiddenSize, eps: c.layerNormEps)
+        mlp = try EncoderMLP(vb.scope("mlp"), hidden: c.hiddenSize, intermediate: c.intermediateSize, activation: c.activation)
+        layerNorm2 = try LayerNorm(vb.scope("layer_norm2"), dim: c.hiddenSize, eps: c.layerNormEps)
+    }
+
+    func callAsFunction(_ hiddenStates: Tensor, batch: Int, seq: Int, mask: AttentionMask) -> Tensor {
+        let residual = hiddenStates
+        var h = layerNorm1(hiddenStates)
+        h = selfAttn(h, batch: batch, seq: seq, mask: mask)
+        Ops.addInPlace(&h, residual)
+
+        let residual2 = h
+        var m = layerNorm2(h)
+        m = mlp(m)
+        Ops.addInPlace(&m, residual2)
+        return m
+    }
+}
+
+struct TransformerEncoder: Sendable {
+    let layers: [EncoderLayer]
+
+    init(_ vb: VarBuilder, config: TransformerEncoderConfiguration) throws {
+        layers = try (0..<config.numHiddenLayers).map { try EncoderLayer(vb.scope("layers").scope($0), config: config) }
+    }
+
+    func callAsFunction(_ inputsEmbeds: Tensor, batch: Int, seq: Int, mask: AttentionMask) -> Tensor {
+        var h = inputsEmbeds
+        for layer in layers { h = layer(h, batch: batch, seq: seq, mask: mask) }
+        return h
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import Tensor
+import XCTest
+
+/// The kernels both model families share (moved here from BLIP), each against a direct
+/// double-precision evaluation of its definition, on both of its schedules where it has two.
+final class KernelTests: XCTestCase {
+    var g = SplitMix64(seed: 7)
+    func random(_ shape: [Int]) -> Tensor {
+        Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float(g.nextDouble() * 4 - 2) })
+    }
+
+    /// Row counts on both sides of `streamingRowLimit`, and feature counts that leave a scalar
+    /// tail after the 8-lane loop and a partial block of 4 rows.
+    func testLinearBothKernelsMatchNaive() {
+        var worst: Double = 0
+        for k in [13, 67] {
+            let w = random([37, k]), b = random([37])
+            for m in [1, 2, 3, 4, 5, 7, 8, 9, 33] {
+                let x = random([m, k])
+                for bias in [b, nil] {
+                    let y = Ops.linear(x, weight: w, bias: bias)
+                    XCTAssertEqual(y.shape, [m, 37])
+                    for r in 0..<m { for o in 0..<37 {
+                        var s = bias.map { Double($0.data[o]) } ?? 0, magnitude = abs(s)
+                        for i in 0..<k {
+                            let p = Double(x.data[r * k + i]) * Double(w.data[o * k + i])
+                            s += p
+                            magnitude += abs(p)
+                        }
+                        worst = max(worst, abs(s - Double(y.data[r * 37 + o])) / max(1, magnitude))
+                    } }
+                }
+            }
+        }
+        // Relative to Σ|x·w|: float summation error grows with it, in any order.
+        print("linear (streaming ≤ \(Ops.streamingRowLimit) rows, sgemm above) max |Δ| / Σ|x·w| \(worst)")
+        XCTAssertLessThan(worst, 1e-6)
+    }
+
+    /// Naive softmax(Q·Kᵀ/√d)·V for one query over the given visible keys.
+    func naive(q: (Int) -> Double, k: (Int, Int) -> Double, v: (Int, Int) -> Double, visible: Int, hd: Int) -> [Double] {
+        let scores = (0..<visible).map { j in (0..<hd).map { q($0) * k(j, $0) }.reduce(0, +) / Double(hd).squareRoot() }
+        let m = scores.max()!, e = scores.map { exp($0 - m) }, z = e.reduce(0, +)
+        return (0..<hd).map { c in (0..<visible).map { v($0, c) * e[$0] / z }.reduce(0, +) }
+    }
+
+    /// A sequence long enough that each head's gemms are threaded inside OpenBLAS, which is the
+    /// schedule BLIP's 577-token vision tower takes (heads in turn, softmax rows split).
+    func testAttentionLongSequenceScheduleMatchesNaive() {
+        let batch = 2, seq = 130, heads = 2, hd = 16, d = heads * hd
+        XCTAssertGreaterThan(seq * seq * hd, 65536 * 4)
+        let qkv = random([batch * seq, 3 * d])
+        var worst: Double = 0
+        for mask in [AttentionMask.none, AttentionMask(causal: true, keyLengths: [130, 71]), AttentionMask(keyLengths: [3, 129])] {
+            let out = Ops.attention(qkv: qkv, batch: batch, seq: seq, heads: heads, mask: mask)
+            for b in 0..<batch { for h in 0..<heads { for i in stride(from: 0, to: seq, by: 7) {
+                let keyLen = mask.keyLengths?[b] ?? seq
+                let visible = mask.causal ? min(i + 1, keyLen) : keyLen
+                func at(_ t: Int, _ part: Int, _ c: Int) -> Double { Double(qkv.data[(b * seq + t) * 3 * d + part * d + h * hd + c]) }
+                let ref = naive(q: { at(i, 0, $0) }, k: { at($0, 1, $1) }, v: { at($0, 2, $1) }, visible: visible, hd: hd)
+                for c in 0..<hd { worst = max(worst, abs(ref[c] - Double(out.data[(b * seq + i) * d + h * hd + c]))) }
+            } } }
+        }
+        print("attention, \(seq) tokens (heads in turn) max |Δ| \(worst)")
+        XCTAssertLessThan(worst, 1e-5)
+    }
+
+    /// Decoding-step attention against keys/values held elsewhere: per-row key blocks with their
+    /// own stride (a KV cache), shared by two query rows (beams of one image), causal visibility.
+    func testAttentionOverExternalKeysMatchesNaive() {
+        let rows = 3, tq = 2, heads = 3, hd = 4, d = heads * hd, keyCount = 9, ldkv = 2 * d
+        let q = random([rows * tq, d]), kv = random([2 * keyCount, ldkv])
+        let blockOfRow = [0, 1, 1]
+        let visible: (Int, Int) -> Int = { r, i in r == 0 ? keyCount : keyCount - 1 + i - tq + 1 }
+        var out = [Float](repeating: .nan, count: rows * tq * d)
+        q.data.withUnsafeBufferPointer { qp in
+            kv.data.withUnsafeBufferPointer { kp in
+                out.withUnsafeMutableBufferPointer { op in
+                    let base = kp.baseAddress!
+                    Ops.attention(q: qp.baseAddress!, ldq: d, rows: rows, tq: tq, keyCount: keyCount, heads: heads, headDim: hd,
+                                  keys: { base + blockOfRow[$0] * keyCount * ldkv }, values: { base + blockOfRow[$0] * keyCount * ldkv + d },
+                                  ldkv: ldkv, visible: visible, out: op.baseAddress!, ldo: d)
+                }
+            }
+        }
+        var worst: Double = 0
+        for r in 0..<rows { for h in 0..<heads { for i in 0..<tq {
+            func key(_ j: Int, _ c: Int) -> Double { Double(kv.data[(blockOfRow[r] * keyCount + j) * ldkv + h * hd + c]) }
+            func value(_ j: Int, _ c: Int) -> Double { Double(kv.data[(blockOfRow[r] * keyCount + j) * ldkv + d + h * hd + c]) }
+            let ref = naive(q: { Double(q.data[(r * tq + i) * d + h * hd + $0]) }, k: key, v: value, visible: visible(r, i), hd: hd)
+            for c in 0..<hd { worst = max(worst, abs(ref[c] - Double(out[(r * tq + i) * d + h * hd + c]))) }
+        } } }
+        print("attention over external keys/values max |Δ| \(worst)")
+        XCTAssertLessThan(worst, 1e-5)
+    }
+
+    /// Abramowitz–Stegun erf against the exact GELU over the range activations take.
+    func testGELUMatchesExactOverRange() {
+        let xs = stride(from: -10.0, through: 10.0, by: 0.001).map { Float($0) }
+        var t = Tensor(shape: [xs.count], data: xs)
+        Activation.gelu.apply(&t)
+        var worst: Double = 0
+        for (x, y) in zip(xs, t.data) {
+            let exact = 0.5 * Double(x) * (1 + erf(Double(x) / 2.0.squareRoot()))
+            worst = max(worst, abs(exact - Double(y)) / max(1, abs(Double(x))))
+        }
+        // Relative above |x| = 1, where the float result's own rounding dominates.
+        print("gelu over [-10, 10] max |Δ| / max(1, |x|) \(worst)")
+        XCTAssertLessThan(worst, 3e-7)
+    }
+
+    func testL2NormalizeEps() {
+        let x = Tensor(shape: [2, 2], data: [3, 4, 0, 0])
+        XCTAssertEqual(Ops.l2NormalizeRows(x, eps: 1e-12).data, [0.6, 0.8, 0, 0])
+        XCTAssertTrue(Ops.l2NormalizeRows(x).data[2].isNaN)   // CLIP divides by the bare norm, as torch
+    }
+
+    /// The reference stream of Vigna's splitmix64.c for seed 0.
+    func testSplitMix64ReferenceStream() {
+        var r = SplitMix64(seed: 0)
+        XCTAssertEqual([r.next(), r.next(), r.next()], [0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4, 0x06C4_5D18_8009_454F])
+        var a = SplitMix64(seed: 9), b = SplitMix64(seed: 9)
+        XCTAssertEqual(a.nextDouble(), Double(b.next() >> 11) / Double(UInt64(1) << 53))
+        XCTAssertEqual(a.nextInt(below: 7), Int(b.next() % 7))
+    }
+}
