@@ -34,9 +34,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: [.swiftLanguageMode(.v6)]),
         // Synthetic corpora and the demo report: used by the CLI, the tests and the benchmarks, not core API.
-        .target(name: "Demo", dependencies: ["Media", "Store"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "Demo", dependencies: ["Media", "Store", "Tensor"], swiftSettings: [.swiftLanguageMode(.v6)]),
         // Read side: export to WebDataset tars / JSONL image folders, and the read-only browser.
-        .target(name: "Export", dependencies: ["Store", "CArchive"]),
+        .target(name: "Export", dependencies: ["Store", "CArchive", "Tensor"]),
         .target(name: "Serve", dependencies: ["Store", "Export", .product(name: "Hummingbird", package: "hummingbird")]),
         .executableTarget(name: "capfilt", dependencies: [
             "Pipeline", "Media", "Store", "Models", "Demo", "Export", "Serve",
@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"], exclude: ["Fixtures"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Media", "Store", "Models", "Demo", .product(name: "Logging", package: "swift-log"),
                                                     .product(name: "Yams", package: "Yams")]),
-        .testTarget(name: "CLITests", dependencies: [], exclude: ["Fixtures"]),
+        .testTarget(name: "CLITests", dependencies: ["Tensor"], exclude: ["Fixtures"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Store", "CArchive"]),
         .testTarget(name: "ServeTests", dependencies: ["Serve", "Export", "Store", "Media"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),

@@ -1,5 +1,6 @@
 import Foundation
 import Media
+import Tensor
 
 /// Renders a corpus of synthetic scenes with known ground truth: coloured shapes moving over a
 /// background, as H.264/MPEG-4 videos (some with audio and subtitles, some rotated) and stills, plus
@@ -51,7 +52,7 @@ public enum DemoCorpus {
         try fm.createDirectory(at: dir.appendingPathComponent("videos"), withIntermediateDirectories: true)
         try fm.createDirectory(at: dir.appendingPathComponent("images"), withIntermediateDirectories: true)
         // One generator drives the whole corpus: the order of its draws below is what makes a seed's corpus.
-        var rng = SplitMix(seed: options.seed)
+        var rng = SplitMix64(seed: options.seed)
         var truth: [String: Scene] = [:]
         var alt: [[String: String]] = []
         var truthRows: [[String: Any]] = []
@@ -65,7 +66,7 @@ public enum DemoCorpus {
                 try writeVideo(scene, number: i, to: path, options: options)
             } else {
                 // Stills catch the shapes anywhere along their path, as a frame of a video would.
-                try writeStill(scene, number: i, at: rng.unit(), to: path, options: options)
+                try writeStill(scene, number: i, at: rng.nextDouble(), to: path, options: options)
             }
             truth[name] = scene
             let web = webText(for: scene, &rng, noiseShare: options.noiseShare)
@@ -113,11 +114,11 @@ public enum DemoCorpus {
     }
 
     /// One web text per file: right, or (noiseShare of the time) wrong in a known way.
-    static func webText(for scene: Scene, _ rng: inout SplitMix, noiseShare: Double) -> (text: String, noisy: Bool, noise: String) {
-        guard rng.unit() < noiseShare else { return (scene.caption, false, "none") }
+    static func webText(for scene: Scene, _ rng: inout SplitMix64, noiseShare: Double) -> (text: String, noisy: Bool, noise: String) {
+        guard rng.nextDouble() < noiseShare else { return (scene.caption, false, "none") }
         var text: String
         var noise: String
-        switch rng.int(3) {
+        switch rng.nextInt(below: 3) {
         case 0: var other = scene; other.color = pick(&rng, colors.keys.sorted().filter { $0 != scene.color && $0 != scene.background }); text = other.caption; noise = "attribute"
         case 1: text = randomScene(&rng, still: false).caption; noise = "other_scene"
         default: text = pick(&rng, spam); noise = "spam"
@@ -142,14 +143,14 @@ public enum DemoCorpus {
         return Data((lines.joined(separator: "\n") + "\n").utf8)
     }
 
-    static func randomScene(_ rng: inout SplitMix, still: Bool) -> Scene {
+    static func randomScene(_ rng: inout SplitMix64, still: Bool) -> Scene {
         let color = pick(&rng, colors.keys.sorted())
         let background = pick(&rng, colors.keys.sorted().filter { $0 != color })
         return Scene(shape: pick(&rng, shapes), color: color, background: background,
-                     motion: still ? "still" : pick(&rng, motions), count: 1 + rng.int(3))
+                     motion: still ? "still" : pick(&rng, motions), count: 1 + rng.nextInt(below: 3))
     }
 
-    static func pick<T>(_ rng: inout SplitMix, _ xs: [T]) -> T { xs[rng.int(xs.count)] }
+    static func pick<T>(_ rng: inout SplitMix64, _ xs: [T]) -> T { xs[rng.nextInt(below: xs.count)] }
 
     /// The scene at time `t` (0…1 over the clip).
     public static func render(_ scene: Scene, t: Double, width: Int, height: Int) -> RGBFrame {

@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import Tensor
 
 /// A generated dataset written through the real shard writer, for the read side's tests and for page
 /// timings at a size no demo run reaches. Everything follows from the seed. Some alt-texts are hostile
@@ -36,7 +37,7 @@ public struct SyntheticDataset {
     /// `frames` are encoded images to cycle through (the caller picks the codec); `format` names them.
     public func write(to dir: URL, frames: [[UInt8]], format: String, width: Int, height: Int, progress: ((Int) -> Void)? = nil) throws {
         precondition(!frames.isEmpty)
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let store = try ShardStore(directory: dir, budget: shardBudget)
         try store.beginRun(RunRecord(id: "synthetic-\(seed)", pipelineName: "synthetic", pipelineHash: "synthetic-\(seed)",
                                      pipelineYAML: "name: synthetic\n", capfiltVersion: "synthetic", host: "localhost",
@@ -80,8 +81,8 @@ public struct SyntheticDataset {
             for l in w.links {
                 let synthetic = w.texts[l.text].origin == "synthetic"
                 // Synthetic captions match their frame more often than web alt-texts, as in CapFilt.
-                let itm = min(1, max(0, rng.unit() * 0.8 + (synthetic ? 0.35 : 0.05)))
-                let clip = 0.12 + 0.25 * rng.unit() + (synthetic ? 0.04 : 0)
+                let itm = min(1, max(0, rng.nextDouble() * 0.8 + (synthetic ? 0.35 : 0.05)))
+                let clip = 0.12 + 0.25 * rng.nextDouble() + (synthetic ? 0.04 : 0)
                 w.scores.append(ScoreRow(text: l.text, media: l.media, metric: "itm", model: "blip-itm", value: itm, threshold: 0.5, kept: itm >= 0.5, stage: "filter"))
                 w.scores.append(ScoreRow(text: l.text, media: l.media, metric: "clip", model: "clip-b32", value: clip, threshold: nil, kept: nil, stage: "score"))
             }
@@ -94,22 +95,8 @@ public struct SyntheticDataset {
         store.close()
     }
 
-    func phrase(_ rng: inout SplitMix) -> String {
+    func phrase(_ rng: inout SplitMix64) -> String {
         func pick(_ a: [String]) -> String { a[Int(rng.next() % UInt64(a.count))] }
         return "a \(pick(Self.colours)) \(pick(Self.subjects)) \(pick(Self.places))"
     }
-}
-
-/// SplitMix64: a tiny seeded generator, so a dataset is the same on every machine.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

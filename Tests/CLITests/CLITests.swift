@@ -3,9 +3,9 @@ import XCTest
 
 /// Runs the real binary and collects its exit code and output.
 @discardableResult
-func runCapfilt(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
+func runCapfilt(_ args: [String], binary: URL = CLITests.binary) throws -> (code: Int32, out: String, err: String) {
     let p = Process()
-    p.executableURL = CLITests.binary
+    p.executableURL = binary
     p.arguments = args
     let out = Pipe(), err = Pipe()
     p.standardOutput = out

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 import XCTest
 
 /// The nightly-refresh invariant, checked on random change sequences: after any sequence of changes to
@@ -72,16 +73,7 @@ final class RefreshPropertyTests: XCTestCase {
     }
 
     func capfilt(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = RefreshPropertyTests.binary
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try runCapfilt(args, binary: RefreshPropertyTests.binary)
     }
 
     func runKilled(_ pipeline: String, afterMilliseconds ms: Int) throws {
@@ -124,18 +116,11 @@ final class RefreshPropertyTests: XCTestCase {
     }
 }
 
-/// SplitMix64: the test's own seeded generator, so a seed replays a sequence exactly.
-struct Generator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func next(_ n: Int) -> Int { Int(next() % UInt64(max(1, n))) }
+/// The test's draws, from the project's seeded generator, so a seed replays a sequence exactly.
+typealias Generator = SplitMix64
+
+extension SplitMix64 {
+    mutating func next(_ n: Int) -> Int { nextInt(below: max(1, n)) }
     mutating func pick<T>(_ items: [T]) -> T { items[next(items.count)] }
 }
 
@@ -306,14 +291,6 @@ struct World {
 }
 
 func runCapfiltRelease(_ args: [String]) throws -> (code: Int32, err: String) {
-    let p = Process()
-    p.executableURL = RefreshPropertyTests.binary
-    p.arguments = args
-    let err = Pipe()
-    p.standardOutput = FileHandle.nullDevice
-    p.standardError = err
-    try p.run()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: e, as: UTF8.self))
+    let r = try runCapfilt(args, binary: RefreshPropertyTests.binary)
+    return (r.code, r.err)
 }

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Demo
+import Tensor
 
 final class SceneCaptionTests: XCTestCase {
     func testParsesTheDemoGrammarAndEveryCorpusCaption() {
@@ -8,7 +9,7 @@ final class SceneCaptionTests: XCTestCase {
         XCTAssertEqual(SceneCaption.parse("a white square on a black background"), .init(count: 1, color: "white", shape: "square", background: "black"))
         XCTAssertNil(SceneCaption.parse("buy cheap watches online"))
         XCTAssertNil(SceneCaption.parse("two red circles"))
-        var rng = SplitMix(seed: 3)
+        var rng = SplitMix64(seed: 3)
         for _ in 0..<200 {
             let s = DemoCorpus.randomScene(&rng, still: false)
             XCTAssertEqual(SceneCaption.parse(s.caption), .init(count: s.count, color: s.color, shape: s.shape, background: s.background), s.caption)
