@@ -3,8 +3,8 @@ SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev \
                 libopenblas-dev libsqlite3-dev sqlite3 pkg-config \
-                libarchive-dev chromium
-BENCH_PACKAGES := ffmpeg python3-venv
+                libarchive-dev chromium ffmpeg
+BENCH_PACKAGES := python3-venv
 RELEASE_BIN := .build/release
 DEMO_MEDIA := out/demo-media
 DEMO_OUT := out/demo

@@ -4,9 +4,10 @@ import XCTest
 @testable import Media
 
 /// Scene scores are FFmpeg's `select` filter's `scene` value: clip(min(MAFD, |MAFD − previous MAFD|)
-/// / 100, 0, 1) over the luma plane of planar YUV (vf_select.c, get_scene_score). No ffmpeg binary or
-/// libavfilter is installed here, so the expected values below are worked out by hand from that formula
-/// and BT.601 limited-range luma, Y = 16 + 219·v/255 for a grey level v.
+/// / 100, 0, 1) over the luma plane of planar YUV (vf_select.c, get_scene_score). The first tests work
+/// the expected values out by hand from that formula and BT.601 limited-range luma, Y = 16 + 219·v/255
+/// for a grey level v; the last one asks the `ffmpeg` binary itself (`make deps` installs it; the
+/// pipeline never runs it) for its `scene` values on the same file.
 final class SceneScoreTests: XCTestCase {
     func testTheFormula() {
         var s = SceneScore()
@@ -47,5 +48,51 @@ final class SceneScoreTests: XCTestCase {
             XCTAssertEqual(got, min(want, 1), accuracy: 0.012, "cut at \(t)")
         }
         print("scene scores: \(chosen.map { String(format: "%.3f", $0.1) }) expected \(expected.map { String(format: "%.3f", min($0.1, 1)) })")
+    }
+
+    /// The scores ffmpeg's `select` filter prints for the same file, frame by frame.
+    func testScoresEqualTheFFmpegBinarysSceneValues() throws {
+        let ffmpeg = "/usr/bin/ffmpeg"
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: ffmpeg), "make deps installs ffmpeg for this comparison")
+        let path = TestMedia.tempDir().appendingPathComponent("textured-cuts.mkv").path
+        // Flat cuts, a textured scene that moves (small nonzero scores), and a cut back.
+        try SyntheticMedia.write(to: path, spec: MediaSpec(video: .init(codec: .ffv1, width: 96, height: 64, fps: 10, frames: 12,
+                                                                        gop: 1, pixelFormat: "yuv420p"))) { i in
+            RGBFrame(width: 96, height: 64) { x, y in
+                switch i {
+                case 0..<2: return (0, 0, 0)
+                case 2..<4: return (40, 40, 40)
+                case 4..<9: let v = UInt8(((x + 3 * i) * 7 + y * 13) % 256); return (v, UInt8(255 - Int(v)), UInt8(y * 4))
+                default: return (60, 60, 60)
+                }
+            }
+        }
+        var ours: [String: Double] = [:]
+        _ = try MediaDecoder.decode(path: path, options: DecodeOptions(sampling: .scene(threshold: 0.000001, minGap: 0), audio: nil, subtitles: false)) {
+            ours[String(format: "%.1f", $0.time)] = $0.sceneScore
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ffmpeg)
+        p.arguments = ["-loglevel", "error", "-i", path, "-vf", "select='gte(scene,0)',metadata=print:file=-", "-an", "-f", "null", "-"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        // "frame:N pts:P pts_time:T" then "lavfi.scene_score=S"
+        var theirs: [String: Double] = [:], time: String? = nil
+        for line in text.split(separator: "\n") {
+            if let r = line.range(of: "pts_time:") { time = String(format: "%.1f", Double(line[r.upperBound...].split(separator: " ")[0]) ?? -1) }
+            if let r = line.range(of: "lavfi.scene_score="), let t = time { theirs[t] = Double(line[r.upperBound...]) }
+        }
+        XCTAssertEqual(theirs.count, 12, text)
+        var maxDiff = 0.0, compared = 0
+        for (t, score) in theirs where t != "0.0" {  // ffmpeg scores the first frame 0; capfilt keeps it with 1
+            maxDiff = max(maxDiff, abs((ours[t] ?? 0) - score))
+            compared += 1
+        }
+        print("scene scores vs the ffmpeg binary: \(compared) frames, max |Δ| \(maxDiff); ffmpeg \(theirs.sorted { $0.key < $1.key }.map { String(format: "%.3f", $0.value) })")
+        XCTAssertGreaterThan(theirs.values.filter { $0 > 0 && $0 < 0.1 }.count, 0, "the textured part gives small nonzero scores too")
+        XCTAssertLessThan(maxDiff, 1e-5)
     }
 }
