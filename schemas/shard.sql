@@ -1,4 +1,5 @@
--- capfilt shard schema, version 3 (PRAGMA user_version = 3; versions 1 and 2 are upgraded in place). Version 3 added texts_fts.
+-- capfilt shard schema, version 4 (PRAGMA user_version = 4; versions 1 to 3 are upgraded in place). Version 3 added texts_fts,
+-- version 4 media.language.
 -- One shard holds whole inputs: a source and all its media, texts and scores live in the same file.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -68,6 +69,8 @@ CREATE TABLE IF NOT EXISTS media (
     is_keyframe INTEGER,
     scene_score REAL,
     data        BLOB NOT NULL,
+    -- Audio: the stream's language tag (ISO 639-2), stored when the pipeline chooses the audio stream.
+    language    TEXT,
     UNIQUE (source_id, kind, idx)
 );
 CREATE INDEX IF NOT EXISTS media_source ON media(source_id);

@@ -87,8 +87,11 @@ public struct AudioSegment: Sendable {
     public var end: Double
     public var sampleRate: Int
     public var samples: [Float]
-    public init(index: Int, start: Double, end: Double, sampleRate: Int, samples: [Float]) {
+    /// The audio stream's language tag (ISO 639-2), when the container has one.
+    public var language: String?
+    public init(index: Int, start: Double, end: Double, sampleRate: Int, samples: [Float], language: String? = nil) {
         self.index = index; self.start = start; self.end = end; self.sampleRate = sampleRate; self.samples = samples
+        self.language = language
     }
 }
 

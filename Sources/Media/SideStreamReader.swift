@@ -34,7 +34,10 @@ struct SideStreamReader {
                 }
             }
         }
-        let segments = try audio?.finish() ?? []
+        var segments = try audio?.finish() ?? []
+        if let stream = audio?.stream, let language = demuxer.info(stream).language {
+            for i in segments.indices { segments[i].language = language }
+        }
         return (segments, cues.sorted { ($0.start, $0.text) < ($1.start, $1.text) })
     }
 

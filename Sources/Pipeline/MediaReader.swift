@@ -44,6 +44,8 @@ struct MediaReader: Sendable {
             "frames_decoded": Double(result.stats.framesDecoded), "seeks": Double(result.stats.seeks),
         ]
         if result.stats.corruptPackets > 0 { counters["partial"] = 1 }
-        return Output(probe: result.probe, frames: frames, audio: result.audio, cues: cues, stats: result.stats, counters: counters)
+        // Likewise the audio stream's language is stored when the pipeline chooses the audio stream.
+        let audio = config.options.audioStream == nil ? result.audio.map { var a = $0; a.language = nil; return a } : result.audio
+        return Output(probe: result.probe, frames: frames, audio: audio, cues: cues, stats: result.stats, counters: counters)
     }
 }

@@ -161,7 +161,8 @@ struct WorkItem: Sendable {
                                         sceneScore: m.sceneScore))
             } else {
                 let samples: [Float] = m.data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-                audio.append(AudioSegment(index: m.idx, start: m.tStart, end: m.tEnd ?? m.tStart, sampleRate: m.sampleRate ?? 16_000, samples: samples))
+                audio.append(AudioSegment(index: m.idx, start: m.tStart, end: m.tEnd ?? m.tStart, sampleRate: m.sampleRate ?? 16_000, samples: samples,
+                                          language: m.language))
             }
         }
         // Web texts come from the manifests as they are now (an edited row replaces its text); the
@@ -260,7 +261,7 @@ struct WorkItem: Sendable {
             var bytes = [UInt8](repeating: 0, count: a.samples.count * 4)
             a.samples.withUnsafeBytes { raw in bytes.withUnsafeMutableBytes { $0.copyMemory(from: raw) } }
             var m = MediaRow(kind: "audio", idx: a.index, tStart: a.start, tEnd: a.end, format: "f32le", data: bytes)
-            m.sampleRate = a.sampleRate; m.samples = a.samples.count
+            m.sampleRate = a.sampleRate; m.samples = a.samples.count; m.language = a.language
             w.media.append(m)
         }
         for t in texts {

@@ -55,6 +55,8 @@ public struct MediaRow: Sendable {
     public var isKeyframe: Bool?
     public var sceneScore: Double?
     public var data: [UInt8]
+    /// Audio: the stream's language tag, when the pipeline chose the stream.
+    public var language: String?
     public init(kind: String, idx: Int, tStart: Double, tEnd: Double? = nil, format: String, data: [UInt8]) {
         self.kind = kind; self.idx = idx; self.tStart = tStart; self.tEnd = tEnd; self.format = format; self.data = data
     }

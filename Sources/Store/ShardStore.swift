@@ -60,11 +60,11 @@ public final class ShardStore {
                 try db.run("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?), ('created_by', 'capfilt')",
                            [String(ShardSchema.version)])
             }
-        } else if version == 1 || version == 2 {
+        } else if version >= 1 && version < ShardSchema.version {
             // Version 2 retires vanished inputs instead of leaving them in every view, and keys scores
             // by stage too, so a filter's ITC and a score stage's ITC of one model
             // are two rows (a rerun of one must not take the other's row with it).
-            // Version 3 adds texts_fts. The schema is all IF NOT EXISTS: applying it creates the index
+            // Version 4 adds media.language. Version 3 adds texts_fts. The schema is all IF NOT EXISTS: applying it creates the index
             // empty, and a rebuild indexes the texts already there, all in one transaction.
             try db.transaction {
                 if version == 1 {
@@ -75,6 +75,9 @@ public final class ShardStore {
                         DROP INDEX IF EXISTS scores_media;
                         """)
                 }
+                if try db.scalar("SELECT COUNT(*) FROM pragma_table_info('media') WHERE name = 'language'").int == 0 {
+                    try db.execute("ALTER TABLE media ADD COLUMN language TEXT")
+                }
                 try db.execute(ShardSchema.sql)
                 if version == 1 {
                     try db.execute("""
@@ -83,7 +86,7 @@ public final class ShardStore {
                         DROP TABLE scores_v1;
                         """)
                 }
-                try db.execute("INSERT INTO texts_fts(texts_fts) VALUES ('rebuild')")
+                if version < 3 { try db.execute("INSERT INTO texts_fts(texts_fts) VALUES ('rebuild')") }
                 try db.execute("PRAGMA user_version=\(ShardSchema.version)")
                 try db.run("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", [String(ShardSchema.version)])
             }
@@ -199,12 +202,12 @@ public final class ShardStore {
                       s.width, s.height, s.fps, s.rotation, s.sizeBytes, s.status, s.error, s.workKey, s.stageKeys, s.stats, runID, now()])
             let insertMedia = try current.prepare("""
                 INSERT INTO media(source_id, kind, idx, t_start, t_end, width, height, sample_rate, samples, format,
-                    is_keyframe, scene_score, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    is_keyframe, scene_score, data, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             var mediaIDs: [Int64] = []
             for m in input.media {
                 try insertMedia.bind([sid, m.kind, m.idx, m.tStart, m.tEnd, m.width, m.height, m.sampleRate, m.samples,
-                                      m.format, m.isKeyframe, m.sceneScore, m.data])
+                                      m.format, m.isKeyframe, m.sceneScore, m.data, m.language])
                 try insertMedia.stepToEnd()
                 mediaIDs.append(current.lastInsertRowID)
             }
@@ -261,13 +264,14 @@ public final class ShardStore {
         var w = InputWrite(source: s)
         var mediaPosition: [Int64: Int] = [:]
         for m in try db.query("""
-            SELECT id, kind, idx, t_start, t_end, width, height, sample_rate, samples, format, is_keyframe, scene_score, data
+            SELECT id, kind, idx, t_start, t_end, width, height, sample_rate, samples, format, is_keyframe, scene_score, data, language
             FROM media WHERE source_id = ? ORDER BY kind DESC, idx
             """, [sid]) {
             var row = MediaRow(kind: m[1].text ?? "frame", idx: Int(m[2].int ?? 0), tStart: m[3].double ?? 0, tEnd: m[4].double,
                                format: m[9].text ?? "", data: m[12].blob ?? [])
             row.width = m[5].int.map(Int.init); row.height = m[6].int.map(Int.init); row.sampleRate = m[7].int.map(Int.init)
             row.samples = m[8].int.map(Int.init); row.isKeyframe = m[10].int.map { $0 != 0 }; row.sceneScore = m[11].double
+            row.language = m[13].text
             mediaPosition[m[0].int!] = w.media.count
             w.media.append(row)
         }

@@ -79,5 +79,14 @@ final class StreamSelectionTests: XCTestCase {
         let read = try MediaReader(config: chosen, pictures: false).read(path: path)
         XCTAssertEqual(read.cues.map { "\($0.text) \($0.settings ?? "-")" }.sorted(), [#"bonjour {"language":"fra"}"#, #"hello {"language":"eng"}"#])
         XCTAssertEqual(try MediaReader(config: base, pictures: false).read(path: path).cues.compactMap(\.settings), [])
+        // The audio stream's language, on its segments when the audio stream is chosen.
+        let french = try PipelineConfig.parse(yaml: "inputs: [{folder: m}]\noutput: {dir: o}\nstages:\n  - {stage: decode, audio: true, audio_stream: fra}\n",
+                                              file: "/tmp/p.yaml").decode
+        let audio = try MediaReader(config: french, pictures: false).read(path: path).audio
+        XCTAssertFalse(audio.isEmpty)
+        XCTAssertEqual(Set(audio.map(\.language)), ["fra"])
+        let unchosen = try PipelineConfig.parse(yaml: "inputs: [{folder: m}]\noutput: {dir: o}\nstages:\n  - {stage: decode, audio: true}\n",
+                                                file: "/tmp/p.yaml").decode
+        XCTAssertEqual(Set(try MediaReader(config: unchosen, pictures: false).read(path: path).audio.map(\.language)), [nil])
     }
 }

@@ -31,6 +31,7 @@ final class ShardMigrationTests: XCTestCase {
         XCTAssertEqual(try after.scalar("SELECT COUNT(*) FROM scores WHERE stage IN ('filter', 'score')").int, 9)
         XCTAssertEqual(try after.scalar("PRAGMA integrity_check").text, "ok")
         XCTAssertEqual(try after.scalar("SELECT COUNT(*) FROM live_sources").int, 3)
+        XCTAssertEqual(try after.scalar("SELECT COUNT(*) FROM pragma_table_info('media') WHERE name = 'language'").int, 1)
 
         // Retiring takes an input out of every view; prune deletes it.
         let hash = try XCTUnwrap(index.keys.sorted().first)
@@ -41,6 +42,14 @@ final class ShardMigrationTests: XCTestCase {
         XCTAssertEqual(try after.scalar("SELECT COUNT(*) FROM pairs WHERE source_id = (SELECT id FROM sources WHERE content_hash = ?)", [hash]).int, 0)
         XCTAssertEqual(try reopened.prune(), 1)
         XCTAssertEqual(try after.scalar("SELECT COUNT(*) FROM sources").int, 2)
+
+        // An audio row's language is written and read back.
+        var input = InputWrite(source: SourceRow(contentHash: "audio-language", uri: "/x.mka", status: "ok"))
+        var audio = MediaRow(kind: "audio", idx: 0, tStart: 0, tEnd: 1, format: "f32le", data: [0, 0, 0, 0])
+        audio.language = "fra"
+        input.media = [audio]
+        try reopened.write(input)
+        XCTAssertEqual(try reopened.load(hash: "audio-language", shard: "shard-00000.sqlite")?.media.first?.language, "fra")
         reopened.close()
     }
 }
