@@ -3,7 +3,7 @@ import Foundation
 
 /// How a video stream is encoded.
 public struct VideoEncoding: Sendable {
-    public enum Codec: String, Sendable, CaseIterable { case h264, mpeg4, ffv1, png }
+    public enum Codec: String, Sendable, CaseIterable { case h264, mpeg4, ffv1, png, vp8, theora }
     public var codec: Codec
     public var width: Int
     public var height: Int
@@ -20,7 +20,7 @@ public struct VideoEncoding: Sendable {
                 sampleAspectRatio: (num: Int32, den: Int32) = (1, 1), pixelFormat: String? = nil) {
         self.codec = codec; self.width = width; self.height = height; self.fps = fps; self.gop = gop
         self.rotation = rotation; self.sampleAspectRatio = sampleAspectRatio
-        self.pixelFormat = pixelFormat ?? (codec == .png ? "rgb24" : codec == .mpeg4 ? "yuv420p" : "yuv444p")
+        self.pixelFormat = pixelFormat ?? (codec == .png ? "rgb24" : [.mpeg4, .vp8, .theora].contains(codec) ? "yuv420p" : "yuv444p")
     }
 }
 
@@ -143,6 +143,9 @@ public final class VideoStreamWriter {
         case .mpeg4: name = "mpeg4"; options = ["qscale": "2"]
         case .ffv1: name = "ffv1"
         case .png: name = "png"
+        // For WebM and Ogg test files: fast, near-lossless settings; keyframes exactly every `gop` frames.
+        case .vp8: name = "libvpx"; options = ["deadline": "realtime", "cpu-used": "8", "crf": "4", "auto-alt-ref": "0"]
+        case .theora: name = "libtheora"; options = ["qscale": "8"]
         }
         let pixFmt = av_get_pix_fmt(v.pixelFormat)
         guard pixFmt != AV_PIX_FMT_NONE else { throw FFmpegError(operation: "av_get_pix_fmt", message: "unknown pixel format \(v.pixelFormat)") }
@@ -156,6 +159,8 @@ public final class VideoStreamWriter {
             ctx.pointee.max_b_frames = v.codec == .h264 ? 2 : 0
             ctx.pointee.sample_aspect_ratio = AVRational(num: v.sampleAspectRatio.num, den: v.sampleAspectRatio.den)
             if v.codec == .mpeg4 { ctx.pointee.flags |= AV_CODEC_FLAG_QSCALE; ctx.pointee.global_quality = 2 * FF_QP2LAMBDA }
+            if v.codec == .vp8 { ctx.pointee.bit_rate = 1_000_000; ctx.pointee.keyint_min = Int32(v.gop) }
+            if v.codec == .theora { ctx.pointee.flags |= AV_CODEC_FLAG_QSCALE; ctx.pointee.global_quality = 8 * FF_QP2LAMBDA }
             if globalHeader { ctx.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
         }, options: options)
     }

@@ -10,6 +10,7 @@ final class SeekEquivalenceTests: XCTestCase {
     static let pairs: [(String, MediaSpec.VideoCodec)] = [
         ("mp4", .h264), ("mp4", .mpeg4), ("mov", .h264), ("mkv", .h264), ("mkv", .mpeg4), ("mkv", .ffv1),
         ("ts", .h264), ("ts", .mpeg4), ("mpg", .mpeg4), ("avi", .mpeg4), ("flv", .h264), ("3gp", .h264), ("asf", .mpeg4),
+        ("webm", .vp8), ("mkv", .vp8), ("ogv", .theora), ("ogg", .theora),
     ]
     static let specs = ["every 2s", "fps 0.3", "uniform 5", "keyframes", "scene 0.2"]
 
