@@ -20,18 +20,7 @@ struct MatchCommand: ParsableCommand {
     @Option(name: .long, help: "BLIP retrieval checkpoint folder (BlipForImageTextRetrieval).")
     var model: String
 
-    @Option(name: .long, help: "OpenBLAS threads (default: OpenBLAS's own choice).")
-    var threads: Int?
-
-    @Argument(help: "The image file.")
-    var image: String
-
-    @Argument(help: "One or more texts.")
-    var texts: [String]
-
-    func validate() throws {
-        if texts.isEmpty { throw ValidationError("give at least one TEXT after the image") }
-    }
+    @OptionGroup var pair: ImagePairArguments
 
     struct Output: Encodable {
         struct Score: Encodable {
@@ -45,7 +34,8 @@ struct MatchCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { BLAS.setThreads(threads) }
+        if let threads = pair.threads { BLAS.setThreads(threads) }
+        let (image, texts) = (pair.image, pair.texts)
         let blip = try BLIPRetrieval.load(directory: URL(fileURLWithPath: model))
         let (itm, itc) = try blip.itmAndITC([try loadRGBImage(path: image)], texts: [texts])
         let scores = texts.indices.map { Output.Score(text: texts[$0], itm: itm[0][$0], itc: itc[0][$0]) }

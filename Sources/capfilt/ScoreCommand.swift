@@ -19,18 +19,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(name: .long, help: "CLIP checkpoint folder.")
     var model: String
 
-    @Option(name: .long, help: "OpenBLAS threads (default: OpenBLAS's own choice).")
-    var threads: Int?
-
-    @Argument(help: "The image file.")
-    var image: String
-
-    @Argument(help: "One or more texts.")
-    var texts: [String]
-
-    func validate() throws {
-        if texts.isEmpty { throw ValidationError("give at least one TEXT after the image") }
-    }
+    @OptionGroup var pair: ImagePairArguments
 
     struct Output: Encodable {
         struct Score: Encodable {
@@ -45,7 +34,8 @@ struct ScoreCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { BLAS.setThreads(threads) }
+        if let threads = pair.threads { BLAS.setThreads(threads) }
+        let (image, texts) = (pair.image, pair.texts)
         let clip = try CLIPModel.load(directory: URL(fileURLWithPath: model))
         let imageEmbed = try clip.imageEmbeddings([try loadRGBImage(path: image)])
         let textEmbeds = try clip.textEmbeddings(texts)
