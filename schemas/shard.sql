@@ -1,5 +1,5 @@
--- capfilt shard schema, version 4 (PRAGMA user_version = 4; versions 1 to 3 are upgraded in place). Version 3 added texts_fts,
--- version 4 media.language.
+-- capfilt shard schema, version 5 (PRAGMA user_version = 5; versions 1 to 4 are upgraded in place). Version 3 added texts_fts,
+-- version 4 media.language, version 5 the task columns of runs.
 -- One shard holds whole inputs: a source and all its media, texts and scores live in the same file.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -7,7 +7,9 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 
--- One row per `capfilt run` that wrote to this shard: the run ledger.
+-- One row per `capfilt run` that wrote to this shard: the run ledger. A task of an array job
+-- (`--shard-index I --shard-count N`) records its index, the count and the array's run group, which
+-- `capfilt catalog` checks for tasks missing or unfinished.
 CREATE TABLE IF NOT EXISTS runs (
     id              TEXT PRIMARY KEY,
     pipeline_name   TEXT,
@@ -19,7 +21,10 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at     TEXT,
     status          TEXT NOT NULL CHECK (status IN ('running', 'ok', 'errors', 'failed', 'interrupted')),
     exit_code       INTEGER,
-    stats           TEXT
+    stats           TEXT,
+    run_group       TEXT,
+    task_index      INTEGER,
+    task_count      INTEGER
 );
 
 -- Every input seen, keyed by the SHA-256 of its bytes; unreadable files by 'path:' + SHA-256 of the path.

@@ -92,7 +92,7 @@ public struct SyntheticDataset {
         }
         try store.finishRun(status: failed > 0 ? "errors" : "ok", exitCode: failed > 0 ? 1 : 0,
                             stats: "{\"inputs\":\(sources),\"failed\":\(failed)}")
-        store.close()
+        try store.close()
     }
 
     func phrase(_ rng: inout SplitMix64) -> String {

@@ -13,10 +13,10 @@ final class HashCache: @unchecked Sendable {
     private var fresh: [(Key, String)] = []
     private let lock = NSLock()
 
-    init(directory: URL) throws {
-        db = try Database(path: directory.appendingPathComponent("hash-cache.sqlite").path)
+    init(directory: URL, name: String = "hash-cache.sqlite", wal: Bool = true) throws {
+        db = try Database(path: directory.appendingPathComponent(name).path)
         try db.execute("""
-            PRAGMA journal_mode=WAL;
+            PRAGMA journal_mode=\(wal ? "WAL" : "DELETE");
             CREATE TABLE IF NOT EXISTS hashes (path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
                 inode INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (path)) WITHOUT ROWID;
             """)

@@ -43,6 +43,10 @@ public enum InputSpec: Sendable, Equatable {
     public static let defaultInclude = (videoExtensions + imageExtensions + audioExtensions).map { "**/*.\($0)" }
 }
 
+extension InputSpec {
+    var isFolder: Bool { if case .folder = self { return true }; return false }
+}
+
 public enum ManifestFormat: String, Sendable, CaseIterable {
     case jsonl, csv, tsv
 }
@@ -68,13 +72,23 @@ public enum Ingest {
     /// `requireMatches` (validate) makes a folder input that lists no file an error: a wrong path or
     /// include pattern would otherwise give an empty corpus silently. A run allows it, since a corpus
     /// whose files were all deleted is a real state (its inputs are retired).
-    public static func survey(_ specs: [InputSpec], requireMatches: Bool = false) throws -> (inputs: [InputItem], report: Report) {
+    ///
+    /// `listing` (written by `capfilt list`) stands in for walking the folders; `keep` picks the paths of
+    /// one task of an array job, before anything about them is kept in memory.
+    public static func survey(_ specs: [InputSpec], requireMatches: Bool = false, listing: URL? = nil,
+                              keep: (String) -> Bool = { _ in true }) throws -> (inputs: [InputItem], report: Report) {
         var byPath: [String: InputItem] = [:]
         var report = Report()
+        if let listing {
+            try Listing.read(listing, folders: specs.filter(\.isFolder)) { path in
+                if keep(path) && byPath[path] == nil { byPath[path] = InputItem(path: path, uri: path, externalID: nil, webTexts: []) }
+            }
+        }
         for spec in specs {
             switch spec {
             case let .folder(root, include, exclude):
-                for path in try listFolder(root, include: include, exclude: exclude, requireMatches: requireMatches) where byPath[path] == nil {
+                if listing != nil { continue }
+                for path in try listFolder(root, include: include, exclude: exclude, requireMatches: requireMatches) where byPath[path] == nil && keep(path) {
                     byPath[path] = InputItem(path: path, uri: path, externalID: nil, webTexts: [])
                 }
             case let .manifest(url, format, pathField, textField, idField, startField, endField):
@@ -87,6 +101,7 @@ public enum Ingest {
                         throw IngestError(description: "\(url.path):\(line): row has no '\(pathField)' field (fields: \(row.keys.sorted().joined(separator: ", ")))")
                     }
                     let path = p.hasPrefix("/") ? p : base.appendingPathComponent(p).standardizedFileURL.path
+                    guard keep(path) else { continue }
                     if !FileManager.default.fileExists(atPath: path) { report.rowsWithoutFile += 1 }
                     var item = byPath[path] ?? InputItem(path: path, uri: path, externalID: nil, webTexts: [])
                     let id = row[idField].flatMap { $0.isEmpty ? nil : $0 }

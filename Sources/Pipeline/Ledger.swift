@@ -7,10 +7,12 @@ struct Ledger {
     let store: ShardStore
     let record: RunRecord
 
-    static func begin(_ store: ShardStore, config: PipelineConfig, runID: String, version: String, started: Date) throws -> Ledger {
-        let record = RunRecord(id: runID, pipelineName: config.name, pipelineHash: config.hash, pipelineYAML: config.yaml,
+    static func begin(_ store: ShardStore, config: PipelineConfig, runID: String, version: String, started: Date,
+                      task: ArrayTask? = nil) throws -> Ledger {
+        var record = RunRecord(id: runID, pipelineName: config.name, pipelineHash: config.hash, pipelineYAML: config.yaml,
                                capfiltVersion: version, host: ProcessInfo.processInfo.hostName,
                                startedAt: ISO8601DateFormatter().string(from: started))
+        record.runGroup = task?.group; record.taskIndex = task?.index; record.taskCount = task?.count
         try store.beginRun(record)
         return Ledger(store: store, record: record)
     }
@@ -45,7 +47,7 @@ public enum ExitCode {
     /// cannot be used is a usage error, a locked output is 75, anything else is fatal.
     public static func `for`(error: Error) -> Int32 {
         switch error {
-        case is SpecError, is IngestError, is OutputFolderError: return usage
+        case is SpecError, is IngestError, is OutputFolderError, is ArrayTaskEnvironment.Error: return usage
         case is RunLock.Busy: return locked
         default: return fatal
         }

@@ -19,6 +19,10 @@ public struct RunOptions: Sendable {
     public var blasThreads: Int? = nil
     /// Called after each input with (done, total).
     public var progress: (@Sendable (Int, Int) -> Void)? = nil
+    /// A task of an array job: plans its own inputs, writes its own shards (via scratch) and retires nothing.
+    public var task: ArrayTask? = nil
+    /// `capfilt list`'s output, read instead of walking the input folders.
+    public var listing: URL? = nil
     public init() {}
 }
 
@@ -37,33 +41,46 @@ public struct PipelineRunner {
 
     public func run() throws -> RunSummary {
         let started = Date()
-        let lock = try RunLock(directory: config.outputDirectory, wait: options.wait)
-        defer { withExtendedLifetime(lock) {} }
-        let store = try ShardStore(directory: config.outputDirectory, budget: config.budget, pageLimit: options.maxPageCount)
+        let runID = UUID().uuidString.lowercased()
+        let locks = try takeLocks()
+        defer { withExtendedLifetime(locks) {} }
+        let store = try ShardStore(directory: config.outputDirectory, budget: config.budget, pageLimit: options.maxPageCount,
+                                   task: options.task?.shards(runID: runID))
         // Before the ledger: a model that cannot load is an error in the pipeline file, not a run.
         let models = try ModelCache(config.stages.flatMap(\.models))
-        var summary = RunSummary(runID: UUID().uuidString.lowercased(), outcome: .ok)
+        var summary = RunSummary(runID: runID, outcome: .ok)
         summary.outputDirectory = config.outputDirectory.path
         summary.modelsLoaded = models.loaded
-        let ledger = try Ledger.begin(store, config: config, runID: summary.runID, version: options.capfiltVersion, started: started)
-        logger.info("run started", metadata: ["run": "\(summary.runID)", "pipeline": "\(config.name)", "output": "\(config.outputDirectory.path)"])
+        summary.task = options.task
+        let ledger = try Ledger.begin(store, config: config, runID: summary.runID, version: options.capfiltVersion, started: started, task: options.task)
+        var startLog: Logger.Metadata = ["run": "\(summary.runID)", "pipeline": "\(config.name)", "output": "\(config.outputDirectory.path)"]
+        if let t = options.task { startLog["task"] = "\(t.index) of \(t.count)"; startLog["scratch"] = "\(store.task?.scratch.path ?? "")" }
+        logger.info("run started", metadata: startLog)
         do {
             try execute(store: store, models: models, summary: &summary)
         } catch {
             summary.outcome = .failed
             summary.fatal = "\(error)"
-            close(ledger, store, &summary, started: started, error: error)
+            try close(ledger, store, &summary, started: started, error: error)
             throw error
         }
-        close(ledger, store, &summary, started: started, error: nil)
+        try close(ledger, store, &summary, started: started, error: nil)
         return summary
+    }
+
+    /// One run per output folder; the tasks of an array job share the output's lock and each holds its own.
+    private func takeLocks() throws -> [RunLock] {
+        guard let task = options.task else { return [try RunLock(directory: config.outputDirectory, wait: options.wait)] }
+        return [try RunLock(directory: config.outputDirectory, wait: options.wait, shared: true),
+                try RunLock(directory: config.outputDirectory, wait: options.wait, name: task.lockName)]
     }
 
     private func execute(store: ShardStore, models: ModelCache, summary: inout RunSummary) throws {
         let workers = max(1, options.workers ?? config.workers)
         // Workers × BLAS threads stays within the cores: no oversubscription on a small machine.
         BLAS.setThreads(options.blasThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers))
-        let planner = Planner(config: config, force: options.force, retryFailed: options.retryFailed, workers: workers)
+        let planner = Planner(config: config, force: options.force, retryFailed: options.retryFailed, workers: workers,
+                              task: options.task, listing: options.listing)
         let index = try store.index()
         let plan = try planner.plan(index: index)
         summary.take(plan)
@@ -76,7 +93,8 @@ public struct PipelineRunner {
                                 store: StoreAccess(store), tally: tally, stop: options.stop, logger: logger, progress: options.progress)
         executor.run(plan.orders, workers: workers)
         tally.fill(&summary)
-        if summary.fatal == nil {
+        // A task sees only its own part of the corpus, so it cannot tell a vanished input from another task's.
+        if summary.fatal == nil && options.task == nil {
             for (shard, hashes) in planner.vanished(index, plan) {
                 try store.retire(hashes: hashes, shard: shard, run: summary.runID)
                 summary.retired += hashes.count
@@ -92,12 +110,19 @@ public struct PipelineRunner {
         }
     }
 
-    private func close(_ ledger: Ledger, _ store: ShardStore, _ summary: inout RunSummary, started: Date, error: Error?) {
+    private func close(_ ledger: Ledger, _ store: ShardStore, _ summary: inout RunSummary, started: Date, error: Error?) throws {
         summary.wallSeconds = Date().timeIntervalSince(started)
         // The ledger is written even after a storage failure when the disk allows it.
         ledger.finish(summary, error: error)
-        if !store.close() {
-            logger.notice("shard left in WAL mode: another connection has it open; the next run finalizes it", metadata: ["shard": "\(store.currentShard)"])
+        do {
+            if try !store.close() {
+                logger.notice("shard left in WAL mode: another connection has it open; the next run finalizes it", metadata: ["shard": "\(store.currentShard)"])
+            }
+        } catch let publishError {
+            // A task's last shard could not be moved into the output: its work is not there, and its ledger
+            // row with it, so the catalog names the task for resubmission. Report the run as failed.
+            logger.error("run failed", metadata: ["run": "\(summary.runID)", "error": "\(publishError)"])
+            if error == nil { throw publishError }
         }
         summary.shards = ShardStore.shardFiles(in: config.outputDirectory).map(\.lastPathComponent)
         logger.info("run finished", metadata: ["run": "\(summary.runID)", "outcome": "\(summary.outcome.rawValue)",

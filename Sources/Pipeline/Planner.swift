@@ -46,10 +46,15 @@ struct Planner {
     let force: Bool
     let retryFailed: Bool
     let workers: Int
+    /// A task of an array job plans only the inputs it owns.
+    var task: ArrayTask? = nil
+    /// `capfilt list`'s output, read instead of walking the folders.
+    var listing: URL? = nil
 
     func plan(index: [String: IndexedSource]) throws -> Plan {
         var plan = Plan()
-        let inputs = try Ingest.collect(config.inputs)
+        let task = task
+        let inputs = try Ingest.survey(config.inputs, listing: listing, keep: { task?.owns($0) ?? true }).inputs
         plan.inputsSeen = inputs.count
         let hashes = hash(inputs, plan: &plan)
         for order in merge(inputs, hashes, plan: &plan) {
@@ -91,7 +96,9 @@ struct Planner {
     /// mtime and inode) unless forced. A file that cannot be read gets a hash of its path and becomes
     /// an error row when the reader opens it.
     private func hash(_ inputs: [InputItem], plan: inout Plan) -> [(hash: String, size: Int?)] {
-        let cache = try? HashCache(directory: config.outputDirectory)
+        // Each task keeps its own cache (one writer per file, and no WAL on a shared file system).
+        let cache = try? HashCache(directory: config.outputDirectory,
+                                   name: task.map { "hash-cache-t\($0.index)of\($0.count).sqlite" } ?? "hash-cache.sqlite", wal: task == nil)
         let hashedFiles = ParallelMap.Counter()
         let force = force
         let hashes = ParallelMap.run(inputs, workers: workers) { item -> (hash: String, size: Int?) in

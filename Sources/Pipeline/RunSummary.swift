@@ -45,6 +45,8 @@ public struct RunSummary: Sendable {
     public var errorSamples: [(uri: String, message: String)] = []
     public var outputDirectory: String = ""
     public var shards: [String] = []
+    /// Set for a task of an array job.
+    public var task: ArrayTask? = nil
 
     public init(runID: String, outcome: Outcome) {
         self.runID = runID
@@ -92,6 +94,10 @@ public struct RunSummary: Sendable {
         for s in stages { st[s.name] = s.counters.mapValues { ($0 * 1000).rounded() / 1000 } }
         o["stages"] = st
         if let fatal { o["fatal"] = fatal }
+        if let task {
+            o["task_index"] = task.index; o["task_count"] = task.count
+            if let g = task.group { o["run_group"] = g }
+        }
         return o
     }
 }

@@ -113,6 +113,10 @@ public struct RunRecord: Sendable {
     public var capfiltVersion: String
     public var host: String
     public var startedAt: String
+    /// For a task of an array job: the array's run group, this task's index and the task count.
+    public var runGroup: String? = nil
+    public var taskIndex: Int? = nil
+    public var taskCount: Int? = nil
     public init(id: String, pipelineName: String?, pipelineHash: String, pipelineYAML: String?, capfiltVersion: String, host: String, startedAt: String) {
         self.id = id; self.pipelineName = pipelineName; self.pipelineHash = pipelineHash; self.pipelineYAML = pipelineYAML
         self.capfiltVersion = capfiltVersion; self.host = host; self.startedAt = startedAt

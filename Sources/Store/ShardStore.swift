@@ -9,14 +9,44 @@ public struct ShardBudget: Sendable, Equatable {
     }
 }
 
+/// Where one task of an array job writes: shard files of its own, opened on node-local scratch and moved
+/// into the shared output only once finalised, so no two tasks write one SQLite file and no WAL lives on
+/// a network file system.
+public struct TaskShards: Sendable {
+    public var index: Int
+    public var count: Int
+    /// Node-local folder for the shard being written.
+    public var scratch: URL
+    /// Unique per run: a requeued or resubmitted task starts new files instead of reopening published ones.
+    public var tag: String
+    /// An open shard is published at least this often, so a task killed without warning (a node lost)
+    /// loses at most this much work; what was published is never redone.
+    public var publishEvery: TimeInterval
+    public init(index: Int, count: Int, scratch: URL, tag: String, publishEvery: TimeInterval = 900) {
+        self.index = index; self.count = count; self.scratch = scratch; self.tag = tag; self.publishEvery = publishEvery
+    }
+
+    func shardName(_ n: Int) -> String { String(format: "shard-%@-t%dof%d-%05d.sqlite", tag, index, count, n) }
+}
+
+/// A task of an array job asked for something only a single-process run may do: write another task's shard.
+public struct SharedShardError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
 /// Writes inputs into `shard-NNNNN.sqlite` files in one output folder, rotating by budget.
 /// Each input is one transaction. The shard being written is in WAL mode; a shard that is closed or
 /// rotated away from is checkpointed and switched back to a rollback journal, leaving one plain file.
+/// A task of an array job (`task`) writes `shard-TAG-tIofN-NNNNN.sqlite` files on scratch instead and
+/// only reads the others.
 public final class ShardStore {
     public let directory: URL
     public let budget: ShardBudget
+    public let task: TaskShards?
     private var current: Database
     private var currentName: String
+    private var sequence = 0
+    private var openedAt = Date()
     private var mediaRows: Int
     private var runShards: [String] = []
     private var run: RunRecord?
@@ -24,23 +54,49 @@ public final class ShardStore {
 
     public static func shardName(_ n: Int) -> String { String(format: "shard-%05d.sqlite", n) }
 
+    /// `shard-NNNNN.sqlite`: a single-process run's own series (task shards are named after their run).
+    static func sequenceNumber(_ name: String) -> Int? {
+        guard name.count == "shard-00000.sqlite".count, name.hasPrefix("shard-"), name.hasSuffix(".sqlite") else { return nil }
+        return Int(name.dropFirst(6).prefix(5))
+    }
+
     public static func shardFiles(in directory: URL) -> [URL] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         return names.filter { $0.hasPrefix("shard-") && $0.hasSuffix(".sqlite") }.sorted().map { directory.appendingPathComponent($0) }
     }
 
-    public init(directory: URL, budget: ShardBudget = ShardBudget(), pageLimit: Int? = nil) throws {
+    public init(directory: URL, budget: ShardBudget = ShardBudget(), pageLimit: Int? = nil, task: TaskShards? = nil) throws {
         self.directory = directory
         self.budget = budget
+        self.task = task
         self.now = { ISO8601DateFormatter().string(from: Date()) }
+        self.pageLimit = pageLimit
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let existing = ShardStore.shardFiles(in: directory)
-        currentName = existing.last?.lastPathComponent ?? ShardStore.shardName(0)
+        if let task {
+            try FileManager.default.createDirectory(at: task.scratch, withIntermediateDirectories: true)
+            currentName = task.shardName(0)
+            current = try ShardStore.openFresh(task.scratch.appendingPathComponent(currentName).path, pageLimit: pageLimit)
+            mediaRows = 0
+            return
+        }
+        let existing = ShardStore.shardFiles(in: directory).map(\.lastPathComponent).filter { ShardStore.sequenceNumber($0) != nil }
+        currentName = existing.last ?? ShardStore.shardName(0)
+        sequence = ShardStore.sequenceNumber(currentName) ?? 0
         current = try ShardStore.open(directory.appendingPathComponent(currentName).path, pageLimit: pageLimit)
         mediaRows = Int(try current.scalar("SELECT COUNT(*) FROM media").int ?? 0)
-        self.pageLimit = pageLimit
     }
     private let pageLimit: Int?
+
+    /// A scratch file left by an attempt that died on this node is not published work: start it anew.
+    static func openFresh(_ path: String, pageLimit: Int?) throws -> Database {
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + suffix) }
+        return try open(path, pageLimit: pageLimit)
+    }
+
+    private func path(of shard: String) -> String {
+        if shard == currentName, let task { return task.scratch.appendingPathComponent(shard).path }
+        return directory.appendingPathComponent(shard).path
+    }
 
     static func open(_ path: String, pageLimit: Int?) throws -> Database {
         let db = try Database(path: path)
@@ -64,7 +120,7 @@ public final class ShardStore {
             // Version 2 retires vanished inputs instead of leaving them in every view, and keys scores
             // by stage too, so a filter's ITC and a score stage's ITC of one model
             // are two rows (a rerun of one must not take the other's row with it).
-            // Version 4 adds media.language. Version 3 adds texts_fts. The schema is all IF NOT EXISTS: applying it creates the index
+            // Version 4 adds media.language, version 5 the runs' task columns. Version 3 adds texts_fts. The schema is all IF NOT EXISTS: applying it creates the index
             // empty, and a rebuild indexes the texts already there, all in one transaction.
             try db.transaction {
                 if version == 1 {
@@ -77,6 +133,9 @@ public final class ShardStore {
                 }
                 if try db.scalar("SELECT COUNT(*) FROM pragma_table_info('media') WHERE name = 'language'").int == 0 {
                     try db.execute("ALTER TABLE media ADD COLUMN language TEXT")
+                }
+                if try db.scalar("SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name = 'run_group'").int == 0 {
+                    try db.execute("ALTER TABLE runs ADD COLUMN run_group TEXT; ALTER TABLE runs ADD COLUMN task_index INTEGER; ALTER TABLE runs ADD COLUMN task_count INTEGER")
                 }
                 try db.execute(ShardSchema.sql)
                 if version == 1 {
@@ -113,7 +172,8 @@ public final class ShardStore {
                 let created = row[3].text ?? ""
                 if let (old, oldCreated) = result[hash] {
                     let (keep, drop) = created >= oldCreated ? (entry, old) : (old, entry)
-                    try deleteSource(hash: hash, shard: drop.shard)
+                    // Tasks leave the older row where it is (another task's file): the catalog takes the newest.
+                    if task == nil { try deleteSource(hash: hash, shard: drop.shard) }
                     result[hash] = (keep, max(created, oldCreated))
                 } else {
                     result[hash] = (entry, created)
@@ -126,14 +186,29 @@ public final class ShardStore {
     private func database(for shard: String) throws -> Database {
         if shard == currentName { return current }
         let path = directory.appendingPathComponent(shard).path
+        if task != nil {
+            // A task reads the shared shards and never writes them, not even to upgrade one.
+            let db = try Database(path: path, readOnly: true)
+            let version = try db.scalar("PRAGMA user_version").int ?? 0
+            guard version >= 4 && version <= ShardSchema.version else {
+                throw SharedShardError(description: "\(path) has shard schema version \(version); tasks of an array job read versions 4 to \(ShardSchema.version) "
+                                       + "and upgrade nothing: run `capfilt run` once without --shard-count to upgrade the output in place")
+            }
+            return db
+        }
         let db = try Database(path: path)
         try ShardStore.prepare(db, path: path)
         return db
     }
 
+    private func requireSingleProcess(_ what: String) throws {
+        if task != nil { throw SharedShardError(description: "a task of an array job does not \(what): that takes a run without --shard-count") }
+    }
+
     /// Marks inputs whose files are gone: they leave every view, and their rows stay until `prune`, so
     /// an input that comes back (a remounted disk) is restored without recomputation.
     public func retire(hashes: [String], shard: String, run: String) throws {
+        try requireSingleProcess("retire inputs in shared shards")
         let db = try database(for: shard)
         try db.transaction {
             for h in hashes { try db.run("UPDATE sources SET retired_by = ? WHERE content_hash = ? AND retired_by IS NULL", [run, h]) }
@@ -144,6 +219,7 @@ public final class ShardStore {
     /// file system. Returns the number of inputs deleted.
     @discardableResult
     public func prune() throws -> Int {
+        try requireSingleProcess("prune")
         var deleted = 0
         for url in ShardStore.shardFiles(in: directory) {
             let db = try database(for: url.lastPathComponent)
@@ -158,6 +234,7 @@ public final class ShardStore {
 
     /// Removes an input and everything attached to it (cascade).
     public func deleteSource(hash: String, shard: String) throws {
+        if shard != currentName { try requireSingleProcess("delete rows from another shard") }
         let db = try database(for: shard)
         try db.execute("PRAGMA foreign_keys=ON")
         try db.run("DELETE FROM sources WHERE content_hash = ?", [hash])
@@ -165,8 +242,9 @@ public final class ShardStore {
     }
 
     public func beginRun(_ record: RunRecord) throws {
-        // The caller holds the output's lock, so a run still marked running was killed.
-        for url in ShardStore.shardFiles(in: directory) {
+        // The caller holds the output's lock, so a run still marked running was killed. A task holds only
+        // its own lock (the others may be running): `capfilt catalog` judges their rows instead.
+        for url in ShardStore.shardFiles(in: directory) where task == nil {
             let db = try database(for: url.lastPathComponent)
             try db.run("UPDATE runs SET status = 'interrupted', stats = COALESCE(stats, '{\"note\":\"killed: found running by run \(record.id)\"}') WHERE status = 'running'")
         }
@@ -178,9 +256,11 @@ public final class ShardStore {
     private func recordRun(in db: Database) throws {
         guard let r = run else { return }
         try db.run("""
-            INSERT OR IGNORE INTO runs(id, pipeline_name, pipeline_hash, pipeline_yaml, capfilt_version, host, started_at, status)
-            VALUES (?, ?, ?, ?, ?, ?, ?, 'running')
-            """, [r.id, r.pipelineName, r.pipelineHash, r.pipelineYAML, r.capfiltVersion, r.host, r.startedAt])
+            INSERT OR IGNORE INTO runs(id, pipeline_name, pipeline_hash, pipeline_yaml, capfilt_version, host, started_at, status,
+                run_group, task_index, task_count)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)
+            """, [r.id, r.pipelineName, r.pipelineHash, r.pipelineYAML, r.capfiltVersion, r.host, r.startedAt,
+                  r.runGroup, r.taskIndex, r.taskCount])
     }
 
     /// Writes one input atomically. An earlier row for the same content (a failed input being retried,
@@ -242,7 +322,8 @@ public final class ShardStore {
             return sid
         }
         mediaRows += input.media.count
-        if let previous, previous.shard != currentName {
+        // A task cannot delete the older row from another task's file: the catalog takes the newest.
+        if let previous, previous.shard != currentName, task == nil {
             try deleteSource(hash: input.source.contentHash, shard: previous.shard)
         }
         return sourceID
@@ -301,21 +382,49 @@ public final class ShardStore {
 
     private func rotateIfFull() throws {
         let bytes = (try current.scalar("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()").int) ?? 0
-        guard mediaRows >= budget.maxMediaRows || bytes >= budget.maxBytes else { return }
+        let due = task.map { Date().timeIntervalSince(openedAt) >= $0.publishEvery } ?? false
+        guard mediaRows >= budget.maxMediaRows || bytes >= budget.maxBytes || due else { return }
         guard mediaRows > 0 else { return }
         ShardStore.finalize(current)
-        let number = (Int(currentName.dropFirst("shard-".count).prefix(5)) ?? 0) + 1
-        currentName = ShardStore.shardName(number)
-        current = try ShardStore.open(directory.appendingPathComponent(currentName).path, pageLimit: pageLimit)
+        try publish()
+        sequence += 1
+        currentName = task?.shardName(sequence) ?? ShardStore.shardName(sequence)
+        current = try task == nil ? ShardStore.open(path(of: currentName), pageLimit: pageLimit)
+                                  : ShardStore.openFresh(path(of: currentName), pageLimit: pageLimit)
+        openedAt = Date()
         mediaRows = 0
         try recordRun(in: current)
         runShards.append(currentName)
     }
 
+    /// Moves a task's finalised shard from scratch into the output: copied under a hidden name, flushed,
+    /// then renamed, so the output never shows a partial shard (readers list `shard-*.sqlite` only).
+    private func publish() throws {
+        guard let task else { return }
+        let from = task.scratch.appendingPathComponent(currentName).path
+        let to = directory.appendingPathComponent(currentName).path
+        if rename(from, to) == 0 { return }
+        guard errno == EXDEV else { throw SharedShardError(description: "cannot move \(from) to \(to): \(String(cString: strerror(errno)))") }
+        let partial = directory.appendingPathComponent(".\(currentName).partial").path
+        unlink(partial)
+        do {
+            try FileManager.default.copyItem(atPath: from, toPath: partial)
+        } catch {
+            unlink(partial)
+            throw SharedShardError(description: "cannot copy \(from) into the output as \(partial): \(error.localizedDescription)")
+        }
+        let fd = Glibc.open(partial, O_RDONLY)
+        if fd >= 0 { fsync(fd); Glibc.close(fd) }
+        guard rename(partial, to) == 0 else { throw SharedShardError(description: "cannot rename \(partial) to \(to): \(String(cString: strerror(errno)))") }
+        unlink(from)
+    }
+
     /// Records the run's end in every shard it wrote to.
     public func finishRun(status: String, exitCode: Int32, stats: String) throws {
         guard let r = run else { return }
-        for shard in runShards {
+        // A task's published shards are no longer written: its last shard carries the run's end, and the
+        // catalog reads a run's most final row.
+        for shard in runShards where task == nil || shard == currentName {
             let db = try database(for: shard)
             try db.run("UPDATE runs SET finished_at = ?, status = ?, exit_code = ?, stats = ? WHERE id = ?",
                        [now(), status, Int(exitCode), stats, r.id])
@@ -325,8 +434,17 @@ public final class ShardStore {
     /// Checkpoints the WAL into the file and leaves a plain rollback-journal database. Returns false
     /// when another connection (a `sqlite3` shell reading it) keeps the shard in WAL mode: it stays
     /// valid as it is, and the next run's close finalizes it.
+    /// A task then publishes its last shard; a failure to do so is an error (the task's work is not in the
+    /// output, so the catalog names it for resubmission).
     @discardableResult
-    public func close() -> Bool { ShardStore.finalize(current) }
+    public func close() throws -> Bool {
+        let finalized = ShardStore.finalize(current)
+        if task != nil {
+            guard finalized else { throw SharedShardError(description: "cannot finalise \(path(of: currentName)) to publish it") }
+            try publish()
+        }
+        return finalized
+    }
 
     @discardableResult
     static func finalize(_ db: Database) -> Bool {

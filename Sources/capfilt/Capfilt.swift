@@ -18,7 +18,8 @@ struct Capfilt: ParsableCommand {
         version: version,
         subcommands: [RunCommand.self, ValidateCommand.self, InspectCommand.self, FramesCommand.self, SynthCommand.self,
                       ReportCommand.self, PruneCommand.self, CaptionCommand.self, EmbedCommand.self, ScoreCommand.self, MatchCommand.self, TokenizeCommand.self,
-                      ExportCommand.self, ServeCommand.self, SummaryCommand.self, SynthShardsCommand.self]
+                      ExportCommand.self, ServeCommand.self, SummaryCommand.self, ListCommand.self, CatalogCommand.self,
+                      SynthShardsCommand.self]
     )
 }
 

@@ -26,7 +26,7 @@ struct PruneCommand: ParsableCommand {
         defer { withExtendedLifetime(lock) {} }
         let store = try ShardStore(directory: dir)
         let deleted = try store.prune()
-        store.close()
+        try store.close()
         print("\(output): \(deleted) retired input(s) deleted")
     }
 }

@@ -15,6 +15,11 @@ struct RunCommand: ParsableCommand {
 
         Each input is committed in one SQLite transaction: a killed run resumes where it stopped.
         One run at a time per output folder (a lock file); a second one exits with code 75.
+
+        On a cluster, each task of a Slurm job array or Kubernetes Indexed Job runs
+          capfilt run PIPELINE --shard-count N [--listing LISTING]
+        and takes the inputs whose path hashes to its index; `capfilt catalog OUT` then joins every
+        task's shards and reports tasks missing or unfinished (README: At scale).
         """
     )
 
@@ -25,6 +30,18 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Wait for another run on the same output to finish instead of exiting.") var wait = false
     @Option(help: "Log format on stderr: text or json.") var logFormat: LogFormat = .text
     @Flag(help: "No progress bar or human summary; logs stay.") var quiet = false
+    @Option(help: ArgumentHelp("This task's index in an array job (default: SLURM_ARRAY_TASK_ID, else JOB_COMPLETION_INDEX).",
+                               valueName: "I")) var shardIndex: Int?
+    @Option(help: ArgumentHelp("The number of tasks the corpus is split into (default: CAPFILT_SHARD_COUNT, else SLURM_ARRAY_TASK_COUNT).",
+                               valueName: "N")) var shardCount: Int?
+    @Option(help: ArgumentHelp("What ties one submission's tasks together, for `capfilt catalog` (default: CAPFILT_RUN_GROUP, else SLURM_ARRAY_JOB_ID).",
+                               valueName: "G")) var runGroup: String?
+    @Option(help: ArgumentHelp("Node-local folder a task writes its open shard in (default: SLURM_TMPDIR, else TMPDIR, else /tmp).",
+                               valueName: "DIR")) var scratch: String?
+    @Option(help: ArgumentHelp("A task publishes its open shard into the output at least this often (seconds).", valueName: "S"))
+    var publishEvery: Double = 900
+    @Option(help: ArgumentHelp("A listing made by `capfilt list`, read instead of walking the input folders.", valueName: "FILE"))
+    var listing: String?
 
     func run() throws {
         // JSON logs are for collectors (cron, systemd): every line is an object, and the run's info lines
@@ -38,6 +55,9 @@ struct RunCommand: ParsableCommand {
         options.retryFailed = retryFailed
         options.wait = wait
         options.capfiltVersion = Capfilt.version
+        options.task = try ArrayTaskEnvironment.resolve(index: shardIndex, count: shardCount, group: runGroup, scratch: scratch,
+                                                        publishEvery: publishEvery)
+        options.listing = listing.map { URL(fileURLWithPath: $0) }
         let stop = options.stop
         let signals = Signals.install { stop.stop() }
         defer { withExtendedLifetime(signals) {} }

@@ -23,7 +23,7 @@ final class ShardMigrationTests: XCTestCase {
         let store = try ShardStore(directory: dir)
         let index = try store.index()
         XCTAssertEqual(index.count, 3)
-        store.close()
+        try store.close()
         let after = try Database(path: shard.path, readOnly: true)
         XCTAssertEqual(try after.scalar("PRAGMA user_version").int, Int64(ShardSchema.version))
         XCTAssertTrue(try after.query("SELECT text_id, media_id, metric, model, value, kept FROM scores ORDER BY 1, 2, 3") == scores)
@@ -50,6 +50,6 @@ final class ShardMigrationTests: XCTestCase {
         input.media = [audio]
         try reopened.write(input)
         XCTAssertEqual(try reopened.load(hash: "audio-language", shard: "shard-00000.sqlite")?.media.first?.language, "fra")
-        reopened.close()
+        try reopened.close()
     }
 }

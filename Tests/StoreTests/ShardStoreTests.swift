@@ -45,13 +45,13 @@ final class ShardStoreTests: XCTestCase {
         XCTAssertEqual(try db.scalar("SELECT COUNT(*) FROM media WHERE source_id = (SELECT id FROM sources WHERE content_hash = 'a')").int, 1)
         XCTAssertEqual(try db.scalar("SELECT COUNT(*) FROM scores").int, 4)
         try store.finishRun(status: "ok", exitCode: 0, stats: "{}")
-        XCTAssertFalse(store.close(), "an open reader keeps the shard in WAL mode")
+        XCTAssertFalse(try store.close(), "an open reader keeps the shard in WAL mode")
         XCTAssertEqual(try db.scalar("SELECT status FROM runs").text, "ok")
         XCTAssertEqual(try db.scalar("PRAGMA integrity_check").text, "ok")
         db = nil
         store = nil
         let reopened = try ShardStore(directory: dir)
-        XCTAssertTrue(reopened.close(), "with the reader gone, closing finalizes")
+        XCTAssertTrue(try reopened.close(), "with the reader gone, closing finalizes")
         XCTAssertEqual(try Database(path: dir.appendingPathComponent("shard-00000.sqlite").path, readOnly: true).scalar("PRAGMA journal_mode").text, "delete")
     }
 
@@ -65,7 +65,7 @@ final class ShardStoreTests: XCTestCase {
         let e = try XCTUnwrap(failure, "a 40-page shard must fill up")
         XCTAssertTrue(e.isStorageFailure, "\(e)")
         XCTAssertTrue(e.description.contains("full"), "\(e)")
-        store.close()
+        try store.close()
         let db = try Database(path: dir.appendingPathComponent("shard-00000.sqlite").path)
         XCTAssertEqual(try db.scalar("PRAGMA integrity_check").text, "ok")
         XCTAssertEqual(try db.scalar("SELECT COUNT(*) FROM sources").int, Int64(written), "the failed input left no rows")

@@ -38,14 +38,14 @@ final class TextSearchTests: XCTestCase {
         try store.deleteSource(hash: "b", shard: "shard-00000.sqlite")
         XCTAssertEqual(try matches(db, "red"), [])
         XCTAssertNoThrow(try db.execute("INSERT INTO texts_fts(texts_fts, rank) VALUES ('integrity-check', 1)"))
-        store.close()
+        try store.close()
     }
 
     func testVersion2ShardIsUpgradedInPlaceOnOpen() throws {
         do {
             let store = try ShardStore(directory: dir)
             try store.write(input("a", ["an old caption about a train"]))
-            store.close()
+            try store.close()
         }
         // Make it a version 2 shard, as written before texts_fts existed (version 1 shards go through the
         // same step after their own; StoreTests/Fixtures has one written by the version 1 binary).
@@ -59,7 +59,7 @@ final class TextSearchTests: XCTestCase {
         }
         XCTAssertEqual(try DatasetReader(directory: dir).hasTextIndex, [false])
         let store = try ShardStore(directory: dir)
-        store.close()
+        try store.close()
         let db = try Database(path: path, readOnly: true)
         XCTAssertEqual(try db.scalar("PRAGMA user_version").int, Int64(ShardSchema.version))
         XCTAssertEqual(try matches(db, "train"), ["an old caption about a train"], "existing texts indexed by the upgrade")
@@ -84,7 +84,7 @@ final class TextSearchTests: XCTestCase {
         XCTAssertNil(PairFilter.ftsQuery("  * "))
         let store = try ShardStore(directory: dir)
         try store.write(input("a", ["say \"hi\" (now) - ok: AND"]))
-        store.close()
+        try store.close()
         let reader = try DatasetReader(directory: dir)
         for q in ["\"hi", "(now", "ok:", "AND", "- ok", "say*"] {
             var f = PairFilter()
