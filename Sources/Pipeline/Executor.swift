@@ -14,16 +14,24 @@ struct Executor: Sendable {
     let logger: Logger
     let progress: (@Sendable (Int, Int) -> Void)?
 
-    func run(_ orders: [WorkOrder], workers: Int) {
-        ParallelMap.forEach(orders, workers: min(workers, max(1, orders.count))) { order in
-            if stop.isSet || tally.fatal != nil { return }
-            let item = process(order)
-            do {
-                try store.write(item.rows(), replacing: order.previous)
-                let done = tally.record(item, recomputed: order.from <= stages.count)
-                progress?(done, orders.count)
-            } catch {
-                tally.fatal = "writing \(item.input.uri) to \(store.currentShard): \(error)"
+    func run(_ queue: WorkQueue, workers: Int) {
+        guard queue.total > 0 else { return }
+        DispatchQueue.concurrentPerform(iterations: max(1, min(workers, queue.total))) { _ in
+            while !stop.isSet && tally.fatal == nil {
+                let next: WorkOrder?
+                do { next = try queue.next() } catch {
+                    tally.fatal = "reading the plan: \(error)"
+                    return
+                }
+                guard let order = next else { return }
+                let item = process(order)
+                do {
+                    try store.write(item.rows(), replacing: order.previous)
+                    let done = tally.record(item, recomputed: order.from <= stages.count)
+                    progress?(done, queue.total)
+                } catch {
+                    tally.fatal = "writing \(item.input.uri) to \(store.currentShard): \(error)"
+                }
             }
         }
     }
@@ -124,6 +132,33 @@ public final class StopFlag: @unchecked Sendable {
     public init() {}
     public func stop() { lock.lock(); stopped = true; lock.unlock() }
     public var isSet: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
+}
+
+/// The plan's work orders for the worker threads, read from the spool a batch at a time (so the
+/// orders of a million inputs are never all in memory) under one lock.
+final class WorkQueue: @unchecked Sendable {
+    // `buffer`, `last` and the spool are touched under `lock` only.
+    private let lock = NSLock()
+    private let spool: PlanSpool
+    private let planner: Planner
+    private var buffer: [WorkOrder] = []
+    private var last: Int64 = 0
+    let total: Int
+
+    init(spool: PlanSpool, planner: Planner, total: Int) {
+        self.spool = spool; self.planner = planner; self.total = total
+    }
+
+    func next() throws -> WorkOrder? {
+        lock.lock(); defer { lock.unlock() }
+        if buffer.isEmpty {
+            let batch = try spool.todo(after: last, limit: 64)
+            guard let tail = batch.last else { return nil }
+            buffer = try batch.reversed().map { try planner.order(hash: $0.hash, from: $0.from, stageKeys: $0.keys, spool: spool) }
+            last = tail.seq
+        }
+        return buffer.popLast()
+    }
 }
 
 /// A fixed number of threads working through a list: the machine's cores are honoured exactly.

@@ -5,11 +5,11 @@ import Store
 /// over a large, mostly unchanged folder reads only the files that are new or changed. It is only a
 /// memo: losing it (or a crash while writing it) costs rehashing, never a wrong row.
 final class HashCache: @unchecked Sendable {
-    // Hashing threads share one cache: `entries`, `fresh` and `db` are used under `lock` only.
+    // Hashing threads share one cache: `select`, `fresh` and `db` are used under `lock` only.
     struct Key: Hashable { let path: String; let size: Int64; let mtimeNS: Int64; let inode: UInt64 }
 
     private let db: Database
-    private var entries: [Key: String] = [:]
+    private let select: Statement
     private var fresh: [(Key, String)] = []
     private let lock = NSLock()
 
@@ -20,10 +20,9 @@ final class HashCache: @unchecked Sendable {
             CREATE TABLE IF NOT EXISTS hashes (path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
                 inode INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (path)) WITHOUT ROWID;
             """)
-        for r in try db.query("SELECT path, size, mtime_ns, inode, sha256 FROM hashes") {
-            guard let p = r[0].text, let s = r[1].int, let m = r[2].int, let i = r[3].int, let h = r[4].text else { continue }
-            entries[Key(path: p, size: s, mtimeNS: m, inode: UInt64(bitPattern: i))] = h
-        }
+        // Looked up one file at a time (the primary key), not loaded: the cache of a corpus of millions
+        // of files stays on disk.
+        select = try db.prepare("SELECT sha256 FROM hashes WHERE path = ? AND size = ? AND mtime_ns = ? AND inode = ?")
     }
 
     static func key(_ path: String) -> Key? {
@@ -35,7 +34,11 @@ final class HashCache: @unchecked Sendable {
 
     func lookup(_ key: Key) -> String? {
         lock.lock(); defer { lock.unlock() }
-        return entries[key]
+        guard (try? select.bind([key.path, key.size, key.mtimeNS, Int64(bitPattern: key.inode)])) != nil,
+              (try? select.step()) == true else { return nil }
+        let hash = select.row().first?.text
+        try? select.bind([])
+        return hash
     }
 
     func remember(_ key: Key, _ hash: String) {

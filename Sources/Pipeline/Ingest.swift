@@ -1,7 +1,7 @@
 import Foundation
 
 /// A web text for an input, from a manifest row.
-public struct WebText: Sendable, Equatable {
+public struct WebText: Sendable, Equatable, Codable {
     public var text: String
     public var id: String?
     /// `manifest:<file name>`, so a text can be traced back to where it came from.
@@ -72,50 +72,52 @@ public enum Ingest {
     /// `requireMatches` (validate) makes a folder input that lists no file an error: a wrong path or
     /// include pattern would otherwise give an empty corpus silently. A run allows it, since a corpus
     /// whose files were all deleted is a real state (its inputs are retired).
-    ///
-    /// `listing` (written by `capfilt list`) stands in for walking the folders; `keep` picks the paths of
-    /// one task of an array job, before anything about them is kept in memory.
     public static func survey(_ specs: [InputSpec], requireMatches: Bool = false, listing: URL? = nil,
                               keep: (String) -> Bool = { _ in true }) throws -> (inputs: [InputItem], report: Report) {
-        var byPath: [String: InputItem] = [:]
+        let sink = MemorySink()
+        let report = try survey(specs, requireMatches: requireMatches, listing: listing, keep: keep, into: sink)
+        return (sink.byPath.values.sorted { $0.path < $1.path }, report)
+    }
+
+    /// Streams every input into `sink`, which merges them by path. `listing` (written by `capfilt list`)
+    /// stands in for walking the folders; `keep` picks the paths of one task of an array job. Nothing here
+    /// holds the corpus in memory: folders are walked and manifests read one row at a time.
+    public static func survey(_ specs: [InputSpec], requireMatches: Bool = false, listing: URL? = nil,
+                              keep: (String) -> Bool = { _ in true }, into sink: InputSink) throws -> Report {
         var report = Report()
         if let listing {
-            try Listing.read(listing, folders: specs.filter(\.isFolder)) { path in
-                if keep(path) && byPath[path] == nil { byPath[path] = InputItem(path: path, uri: path, externalID: nil, webTexts: []) }
-            }
+            try Listing.read(listing, folders: specs.filter(\.isFolder)) { path in if keep(path) { try sink.file(path) } }
         }
         for spec in specs {
             switch spec {
             case let .folder(root, include, exclude):
                 if listing != nil { continue }
-                for path in try listFolder(root, include: include, exclude: exclude, requireMatches: requireMatches) where byPath[path] == nil && keep(path) {
-                    byPath[path] = InputItem(path: path, uri: path, externalID: nil, webTexts: [])
+                try forEachFile(root, include: include, exclude: exclude, requireMatches: requireMatches) { path in
+                    if keep(path) { try sink.file(path) }
                 }
             case let .manifest(url, format, pathField, textField, idField, startField, endField):
-                let rows = try readManifest(url, format: format)
-                try checkFields(rows, url: url, pathField: pathField, textField: textField)
-                report.manifestRows += rows.count
+                try checkFields(url, format: format, pathField: pathField, textField: textField)
                 let base = url.deletingLastPathComponent()
-                for (line, row) in rows {
+                try forEachRow(url, format: format) { line, row in
+                    report.manifestRows += 1
                     guard let p = row[pathField], !p.isEmpty else {
                         throw IngestError(description: "\(url.path):\(line): row has no '\(pathField)' field (fields: \(row.keys.sorted().joined(separator: ", ")))")
                     }
                     let path = p.hasPrefix("/") ? p : base.appendingPathComponent(p).standardizedFileURL.path
-                    guard keep(path) else { continue }
+                    guard keep(path) else { return }
                     if !FileManager.default.fileExists(atPath: path) { report.rowsWithoutFile += 1 }
-                    var item = byPath[path] ?? InputItem(path: path, uri: path, externalID: nil, webTexts: [])
                     let id = row[idField].flatMap { $0.isEmpty ? nil : $0 }
-                    if item.externalID == nil { item.externalID = id }
+                    var text: WebText? = nil
                     if let t = row[textField]?.trimmingCharacters(in: .whitespacesAndNewlines), !t.isEmpty {
                         var w = WebText(text: t, id: id, manifest: "manifest:\(url.lastPathComponent)")
                         (w.start, w.end) = try span(row, startField: startField, endField: endField, at: "\(url.path):\(line)")
-                        if !item.webTexts.contains(w) { item.webTexts.append(w) }
+                        text = w
                     }
-                    byPath[path] = item
+                    try sink.row(path, id: id, text: text)
                 }
             }
         }
-        return (byPath.values.sorted { $0.path < $1.path }, report)
+        return report
     }
 
     /// A row's optional time span: numbers of seconds, start before end.
@@ -136,35 +138,50 @@ public enum Ingest {
 
     /// A manifest whose configured path or text field is missing from every row, or from most rows, is
     /// a misconfigured manifest, not a corpus without texts: stop, naming the fields the rows do have.
-    static func checkFields(_ rows: [(Int, [String: String])], url: URL, pathField: String, textField: String) throws {
-        guard !rows.isEmpty else { return }
+    /// Read before any row is used, so a wrong field stops the run before it starts.
+    static func checkFields(_ url: URL, format: ManifestFormat, pathField: String, textField: String) throws {
         var seen: [String: Int] = [:]
-        for (_, row) in rows { for k in row.keys { seen[k, default: 0] += 1 } }
+        var rows = 0
+        try forEachRow(url, format: format) { _, row in
+            rows += 1
+            for k in row.keys { seen[k, default: 0] += 1 }
+        }
+        guard rows > 0 else { return }
         let fields = seen.keys.sorted().joined(separator: ", ")
         for (field, key) in [(pathField, "path_field"), (textField, "text_field")] {
             let n = seen[field] ?? 0
-            if n * 2 < rows.count {
-                throw IngestError(description: "\(url.path): \(n == 0 ? "no row" : "only \(n) of \(rows.count) rows") has the field '\(field)' (\(key)); the rows have: \(fields)")
+            if n * 2 < rows {
+                throw IngestError(description: "\(url.path): \(n == 0 ? "no row" : "only \(n) of \(rows) rows") has the field '\(field)' (\(key)); the rows have: \(fields)")
             }
         }
     }
 
     static func listFolder(_ root: URL, include: [String], exclude: [String], requireMatches: Bool = false) throws -> [String] {
+        var out: [String] = []
+        try forEachFile(root, include: include, exclude: exclude, requireMatches: requireMatches) { out.append($0) }
+        return out.sorted()
+    }
+
+    /// Calls `visit` with each file under `root` that the patterns take, in walk order.
+    static func forEachFile(_ root: URL, include: [String], exclude: [String], requireMatches: Bool = false,
+                            _ visit: (String) throws -> Void) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), isDir.boolValue else {
             throw IngestError(description: "input folder \(root.path) does not exist or is not a folder")
         }
         let inc = include.map(Glob.init), exc = exclude.map(Glob.init)
-        var out: [String] = []
+        var matched = 0
         var visited: Set<FileIdentity> = []
         try walk(root.path, relative: "", visited: &visited) { rel, full in
-            if inc.contains(where: { $0.matches(rel) }) && !exc.contains(where: { $0.matches(rel) }) { out.append(full) }
+            if inc.contains(where: { $0.matches(rel) }) && !exc.contains(where: { $0.matches(rel) }) {
+                matched += 1
+                try visit(full)
+            }
         }
-        if out.isEmpty && requireMatches {
+        if matched == 0 && requireMatches {
             throw IngestError(description: "input folder \(root.path) has no file matching include \(include.joined(separator: ", "))"
                               + (exclude.isEmpty ? "" : " and not exclude \(exclude.joined(separator: ", "))"))
         }
-        return out.sorted()
     }
 
     /// A folder's device and inode, so a symlink loop is walked once.
@@ -173,7 +190,7 @@ public enum Ingest {
     /// Walks a folder depth-first, following symlinks to folders (a mount point linked in, say) but
     /// entering each real folder once, so a link back up the tree ends instead of looping.
     private static func walk(_ folder: String, relative: String, visited: inout Set<FileIdentity>,
-                             _ visit: (String, String) -> Void) throws {
+                             _ visit: (String, String) throws -> Void) throws {
         var st = stat()
         guard stat(folder, &st) == 0, visited.insert(FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))).inserted else { return }
         let names: [String]
@@ -187,43 +204,88 @@ public enum Ingest {
             if stat(full, &target) == 0 && (target.st_mode & S_IFMT) == S_IFDIR {
                 try walk(full, relative: rel, visited: &visited, visit)
             } else {
-                visit(rel, full)
+                try visit(rel, full)
             }
         }
     }
 
-    /// Rows as field → value, with their line numbers.
-    static func readManifest(_ url: URL, format: ManifestFormat) throws -> [(Int, [String: String])] {
-        guard let data = FileManager.default.contents(atPath: url.path), let text = String(data: data, encoding: .utf8) else {
-            let reason = FileManager.default.fileExists(atPath: url.path) ? "it is not UTF-8 text" : "no such file"
-            throw IngestError(description: "cannot read the manifest \(url.path): \(reason)")
+    /// Each row as field → value, with the line it starts on, read one line at a time (a CSV field in
+    /// quotes may span lines).
+    static func forEachRow(_ url: URL, format: ManifestFormat, _ body: (Int, [String: String]) throws -> Void) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue, let file = fopen(url.path, "r") else {
+            throw IngestError(description: "cannot read the manifest \(url.path): no such file")
+        }
+        defer { fclose(file) }
+        var buffer: UnsafeMutablePointer<CChar>? = nil
+        var capacity = 0
+        defer { free(buffer) }
+        var number = 0
+        func nextLine() throws -> String? {
+            let n = getline(&buffer, &capacity, file)
+            guard n > 0, let buffer else { return nil }
+            number += 1
+            guard let line = String(validatingCString: buffer) else {
+                throw IngestError(description: "cannot read the manifest \(url.path): line \(number) is not UTF-8 text")
+            }
+            return line
         }
         switch format {
         case .jsonl:
-            var rows: [(Int, [String: String])] = []
-            for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                let trimmed = line.trimmingCharacters(in: .whitespaces)
+            while let line = try nextLine() {
+                let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
                 if trimmed.isEmpty { continue }
                 guard let obj = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
-                    throw IngestError(description: "\(url.path):\(i + 1): not a JSON object")
+                    throw IngestError(description: "\(url.path):\(number): not a JSON object")
                 }
                 var row: [String: String] = [:]
                 for (k, v) in obj {
                     if let s = v as? String { row[k] = s } else if let n = v as? NSNumber { row[k] = n.stringValue }
                 }
-                rows.append((i + 1, row))
+                try body(number, row)
             }
-            return rows
         case .csv, .tsv:
-            let records = DelimitedText.parse(text, separator: format == .csv ? "," : "\t")
-            guard let header = records.first else { return [] }
-            return records.dropFirst().enumerated().compactMap { (i, fields) in
-                if fields.count == 1 && fields[0].isEmpty { return nil }
+            let separator: Character = format == .csv ? "," : "\t"
+            var header: [String]? = nil
+            while var record = try nextLine() {
+                let start = number
+                // An odd number of quotes so far: a quoted field goes on to the next line.
+                var quotes = record.utf8.count { $0 == UInt8(ascii: "\"") }
+                while quotes % 2 == 1, let more = try nextLine() {
+                    record += more
+                    quotes += more.utf8.count { $0 == UInt8(ascii: "\"") }
+                }
+                guard let fields = DelimitedText.parse(record, separator: separator).first else { continue }
+                if fields.count == 1 && fields[0].isEmpty { continue }
+                guard let names = header else { header = fields; continue }
                 var row: [String: String] = [:]
-                for (k, v) in zip(header, fields) { row[k] = v }
-                return (i + 2, row)
+                for (k, v) in zip(names, fields) { row[k] = v }
+                try body(start, row)
             }
         }
+    }
+}
+
+/// Where a survey puts its inputs: files from folders and rows from manifests, merged by path.
+public protocol InputSink: AnyObject {
+    func file(_ path: String) throws
+    func row(_ path: String, id: String?, text: WebText?) throws
+}
+
+extension InputItem {
+    /// A manifest row for this file: the first id names the input; each distinct text is kept once.
+    mutating func merge(id: String?, text: WebText?) {
+        if externalID == nil { externalID = id }
+        if let text, !webTexts.contains(text) { webTexts.append(text) }
+    }
+}
+
+/// The survey held in memory, for `validate` and the tests.
+final class MemorySink: InputSink {
+    var byPath: [String: InputItem] = [:]
+    func file(_ path: String) { if byPath[path] == nil { byPath[path] = InputItem(path: path, uri: path, externalID: nil, webTexts: []) } }
+    func row(_ path: String, id: String?, text: WebText?) {
+        byPath[path, default: InputItem(path: path, uri: path, externalID: nil, webTexts: [])].merge(id: id, text: text)
     }
 }
 

@@ -38,9 +38,9 @@ public enum Listing {
         buffer.append(try encoder.encode(header(for: specs)))
         buffer.append(0x0A)
         var count = 0
-        var seen = Set<String>()
+        // Streamed as walked: a path under two overlapping folders is listed twice and merged by the reader.
         for case let .folder(root, include, exclude) in specs {
-            for path in try Ingest.listFolder(root, include: include, exclude: exclude) where seen.insert(path).inserted {
+            try Ingest.forEachFile(root, include: include, exclude: exclude) { path in
                 buffer.append(try encoder.encode(["path": path]))
                 buffer.append(0x0A)
                 count += 1
@@ -56,7 +56,7 @@ public enum Listing {
     }
 
     /// Calls `visit` with every path of the listing, reading one line at a time.
-    static func read(_ url: URL, folders: [InputSpec], _ visit: (String) -> Void) throws {
+    static func read(_ url: URL, folders: [InputSpec], _ visit: (String) throws -> Void) throws {
         guard let file = fopen(url.path, "r") else {
             throw IngestError(description: "cannot read the listing \(url.path): \(String(cString: strerror(errno)))")
         }
@@ -83,7 +83,7 @@ public enum Listing {
             guard let row = try? decoder.decode([String: String].self, from: Data(text.utf8)), let path = row["path"] else {
                 throw IngestError(description: "\(url.path):\(number): expected {\"path\": …}")
             }
-            visit(path)
+            try visit(path)
         }
     }
 }

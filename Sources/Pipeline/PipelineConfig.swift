@@ -51,7 +51,7 @@ public struct PipelineConfig: Sendable {
         if let m = out["shard_max_media"] { budget.maxMediaRows = try m.int(min: 1) }
         if let m = out["shard_max_mb"] { budget.maxBytes = Int64(try m.double(min: 0.01) * 1_048_576) }
 
-        let workers = try top["workers"]?.int(min: 1, max: 256) ?? ProcessInfo.processInfo.activeProcessorCount
+        let workers = try top["workers"]?.int(min: 1, max: 256) ?? Cores.available
         let context = StageBuildContext(baseDirectory: base)
         let stageNodes = try top.required("stages").list()
         guard !stageNodes.isEmpty else { throw try top.required("stages").error("stages must list at least one stage") }

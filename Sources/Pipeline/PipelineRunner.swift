@@ -78,24 +78,23 @@ public struct PipelineRunner {
     private func execute(store: ShardStore, models: ModelCache, summary: inout RunSummary) throws {
         let workers = max(1, options.workers ?? config.workers)
         // Workers × BLAS threads stays within the cores: no oversubscription on a small machine.
-        BLAS.setThreads(options.blasThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers))
+        BLAS.setThreads(options.blasThreads ?? max(1, Cores.available / workers))
         let planner = Planner(config: config, force: options.force, retryFailed: options.retryFailed, workers: workers,
                               task: options.task, listing: options.listing)
-        let index = try store.index()
-        let plan = try planner.plan(index: index)
+        let (plan, spool) = try planner.plan(store: store)
         summary.take(plan)
         logger.info("inputs", metadata: ["seen": .stringConvertible(plan.inputsSeen), "unique": .stringConvertible(plan.unique),
-                                         "to_process": .stringConvertible(plan.orders.count), "reusing_frames": .stringConvertible(plan.reused),
+                                         "to_process": .stringConvertible(plan.toProcess), "reusing_frames": .stringConvertible(plan.reused),
                                          "skipped": .stringConvertible(plan.skipped)])
         let tally = RunTally(stages: config.stageFingerprints.map(\.name))
         let executor = Executor(reader: MediaReader(config: config.decode, pictures: config.needsPictures),
                                 stages: try config.stages.map { try $0.makeStage(models: models) },
                                 store: StoreAccess(store), tally: tally, stop: options.stop, logger: logger, progress: options.progress)
-        executor.run(plan.orders, workers: workers)
+        executor.run(WorkQueue(spool: spool, planner: planner, total: plan.toProcess), workers: workers)
         tally.fill(&summary)
         // A task sees only its own part of the corpus, so it cannot tell a vanished input from another task's.
         if summary.fatal == nil && options.task == nil {
-            for (shard, hashes) in planner.vanished(index, plan) {
+            for (shard, hashes) in try spool.vanished() {
                 try store.retire(hashes: hashes, shard: shard, run: summary.runID)
                 summary.retired += hashes.count
             }
@@ -103,7 +102,7 @@ public struct PipelineRunner {
         if let fatal = summary.fatal {
             summary.outcome = .failed
             summary.fatal = fatal
-        } else if options.stop.isSet && summary.processed < plan.orders.count {
+        } else if options.stop.isSet && summary.processed < plan.toProcess {
             summary.outcome = .interrupted
         } else if summary.failed > 0 {
             summary.outcome = .errors

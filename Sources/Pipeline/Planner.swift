@@ -15,9 +15,8 @@ struct WorkOrder: Sendable {
     var from: Int
 }
 
-/// What a run has to do, and how the inputs were counted on the way.
+/// How the inputs were counted on the way to a plan; what must run waits in the spool.
 struct Plan: Sendable {
-    var orders: [WorkOrder] = []
     var inputsSeen = 0
     /// Files whose bytes were read to hash them (the rest came from the hash cache).
     var hashed = 0
@@ -34,14 +33,15 @@ struct Plan: Sendable {
     var restored = 0
     /// Inputs the shards hold that no current file has.
     var retired = 0
-    /// Every content hash the corpus has now.
-    var current: Set<String> = []
+    /// Work orders waiting in the spool.
+    var toProcess = 0
 }
 
 /// Decides what must run: lists the inputs, hashes them (through the hash cache), merges the same
 /// bytes under several names into one input, and compares each input's per-stage keys with what the
-/// shards hold.
-struct Planner {
+/// shards hold. All of it goes through a spool on disk (`PlanSpool`), so memory does not grow with the
+/// corpus; the work orders are read back a batch at a time (`WorkQueue`).
+struct Planner: Sendable {
     let config: PipelineConfig
     let force: Bool
     let retryFailed: Bool
@@ -51,18 +51,25 @@ struct Planner {
     /// `capfilt list`'s output, read instead of walking the folders.
     var listing: URL? = nil
 
-    func plan(index: [String: IndexedSource]) throws -> Plan {
+    func plan(store: ShardStore) throws -> (Plan, PlanSpool) {
         var plan = Plan()
+        let spool = try PlanSpool()
         let task = task
-        let inputs = try Ingest.survey(config.inputs, listing: listing, keep: { task?.owns($0) ?? true }).inputs
-        plan.inputsSeen = inputs.count
-        let hashes = hash(inputs, plan: &plan)
-        for order in merge(inputs, hashes, plan: &plan) {
-            plan.current.insert(order.contentHash)
-            decide(order, previous: index[order.contentHash], plan: &plan)
+        _ = try spool.db.transaction {
+            try Ingest.survey(config.inputs, listing: listing, keep: { task?.owns($0) ?? true }, into: spool)
         }
-        plan.reused = plan.orders.filter { $0.from > 0 }.count
-        return plan
+        plan.inputsSeen = spool.inputCount
+        try hash(spool, plan: &plan)
+        try store.deleteOlder(try spool.store(from: store))
+        try spool.db.transaction {
+            try spool.forEachGroup { hash, items, size in
+                guard let order = decide(merge(items, hash: hash, size: size, plan: &plan), previous: try spool.stored(hash), plan: &plan) else { return }
+                try spool.addTodo(order)
+                plan.toProcess += 1
+                if order.from > 0 { plan.reused += 1 }
+            }
+        }
+        return (plan, spool)
     }
 
     /// One key per stage: key i covers the input's bytes and the settings of stages 0…i (the reader
@@ -93,91 +100,95 @@ struct Planner {
     }
 
     /// Content hashes, from the cache for files unchanged since they were hashed (same path, size,
-    /// mtime and inode) unless forced. A file that cannot be read gets a hash of its path and becomes
-    /// an error row when the reader opens it.
-    private func hash(_ inputs: [InputItem], plan: inout Plan) -> [(hash: String, size: Int?)] {
+    /// mtime and inode) unless forced, a batch of paths at a time. A file that cannot be read gets a hash
+    /// of its path and becomes an error row when the reader opens it.
+    private func hash(_ spool: PlanSpool, plan: inout Plan) throws {
         // Each task keeps its own cache (one writer per file, and no WAL on a shared file system).
         let cache = try? HashCache(directory: config.outputDirectory,
                                    name: task.map { "hash-cache-t\($0.index)of\($0.count).sqlite" } ?? "hash-cache.sqlite", wal: task == nil)
         let hashedFiles = ParallelMap.Counter()
         let force = force
-        let hashes = ParallelMap.run(inputs, workers: workers) { item -> (hash: String, size: Int?) in
-            let key = HashCache.key(item.path)
-            if let key, !force, let h = cache?.lookup(key) { return (h, Int(key.size)) }
-            if let h = try? ContentHash.sha256(file: item.path) {
-                _ = hashedFiles.increment()
-                if let key { cache?.remember(key, h) }
-                return (h, key.map { Int($0.size) })
-            }
-            return ("path:" + ContentHash.sha256(bytes: Array(item.path.utf8)), nil)
-        }
-        try? cache?.save()
-        plan.hashed = hashedFiles.value
-        return hashes
-    }
-
-    /// The same bytes under two names are one input that keeps both names' web texts.
-    private func merge(_ inputs: [InputItem], _ hashes: [(hash: String, size: Int?)], plan: inout Plan) -> [WorkOrder] {
-        var orders: [WorkOrder] = []
-        var position: [String: Int] = [:]
-        for (item, (hash, size)) in zip(inputs, hashes) {
-            if let i = position[hash] {
-                plan.duplicates += 1
-                for w in item.webTexts where !orders[i].input.webTexts.contains(where: { $0.text == w.text && $0.id == w.id }) {
-                    orders[i].input.webTexts.append(w)
+        var last = ""
+        while true {
+            let paths = try spool.paths(after: last, limit: 4096)
+            guard let tail = paths.last else { break }
+            let hashes = ParallelMap.run(paths, workers: workers) { path -> (path: String, hash: String, size: Int?) in
+                let key = HashCache.key(path)
+                if let key, !force, let h = cache?.lookup(key) { return (path, h, Int(key.size)) }
+                if let h = try? ContentHash.sha256(file: path) {
+                    _ = hashedFiles.increment()
+                    if let key { cache?.remember(key, h) }
+                    return (path, h, key.map { Int($0.size) })
                 }
-                continue
+                return (path, "path:" + ContentHash.sha256(bytes: Array(path.utf8)), nil)
             }
-            position[hash] = orders.count
-            orders.append(WorkOrder(input: item, contentHash: hash, sizeBytes: size, stageKeys: [], previous: nil, from: 0))
+            try spool.setHashes(hashes)
+            try? cache?.save()
+            last = tail
         }
-        plan.unique = orders.count
-        return orders
+        plan.hashed = hashedFiles.value
     }
 
-    private func decide(_ order: WorkOrder, previous: IndexedSource?, plan: inout Plan) {
+    /// The same bytes under several names are one input: the first name (in path order) is its name, and
+    /// it keeps every name's web texts.
+    func merge(_ items: [InputItem], hash: String, size: Int?, plan: inout Plan) -> WorkOrder {
+        var order = WorkOrder(input: items[0], contentHash: hash, sizeBytes: size, stageKeys: [], previous: nil, from: 0)
+        for item in items.dropFirst() {
+            for w in item.webTexts where !order.input.webTexts.contains(where: { $0.text == w.text && $0.id == w.id }) {
+                order.input.webTexts.append(w)
+            }
+        }
+        plan.unique += 1
+        plan.duplicates += items.count - 1
+        return order
+    }
+
+    /// A work order read back from the spool, as `plan` decided it.
+    func order(hash: String, from: Int, stageKeys: [String], spool: PlanSpool) throws -> WorkOrder {
+        let (items, size) = try spool.group(hash)
+        var scratch = Plan()
+        var order = merge(items, hash: hash, size: size, plan: &scratch)
+        order.from = from
+        order.stageKeys = stageKeys
+        order.previous = try spool.stored(hash)
+        return order
+    }
+
+    /// The order to run for this input, or nil when the output already holds it as it should be.
+    private func decide(_ order: WorkOrder, previous: IndexedSource?, plan: inout Plan) -> WorkOrder? {
         var order = order
         order.stageKeys = stageKeys(contentHash: order.contentHash, webTexts: order.input.webTexts)
         order.previous = previous
-        guard let previous else { plan.new += 1; plan.orders.append(order); return }
-        if force { plan.changed += 1; plan.orders.append(order); return }
+        guard let previous else { plan.new += 1; return order }
+        if force { plan.changed += 1; return order }
         let renamed = previous.uri != order.input.uri || previous.externalID != order.input.externalID
         if previous.status == "error" {
             if retryFailed || previous.uri != order.input.uri {
                 // An error names its file, so a renamed failure is read again, as a fresh run would.
                 plan.retried += 1
-                plan.orders.append(order)
+                return order
             } else if previous.retired || renamed {
                 // Not read again (that takes --retry-failed): written again as it was, back in the
                 // views or under its new manifest id.
                 if previous.retired { plan.restored += 1 } else { plan.renamed += 1 }
                 order.from = previous.stageKeys.count
                 order.stageKeys = previous.stageKeys
-                plan.orders.append(order)
-            } else {
-                plan.skipped += 1
+                return order
             }
-            return
+            plan.skipped += 1
+            return nil
         }
         let same = zip(previous.stageKeys, order.stageKeys).prefix { $0 == $1 }.count
         if same == order.stageKeys.count && previous.stageKeys.count == same {
-            guard renamed || previous.retired else { plan.skipped += 1; return }
+            guard renamed || previous.retired else { plan.skipped += 1; return nil }
             // Nothing to compute: the stored rows are written again under the new name, or brought back.
             if previous.retired { plan.restored += 1 } else { plan.renamed += 1 }
             order.from = same
-            plan.orders.append(order)
-            return
+            return order
         }
         plan.changed += 1
         // The output of the stages before the first changed one still stands: redo only the rest.
         order.from = same
-        plan.orders.append(order)
-    }
-
-    /// Stored inputs that no current file has: the run retires them.
-    func vanished(_ index: [String: IndexedSource], _ plan: Plan) -> [String: [String]] {
-        var byShard: [String: [String]] = [:]
-        for (hash, entry) in index where !entry.retired && !plan.current.contains(hash) { byShard[entry.shard, default: []].append(hash) }
-        return byShard.mapValues { $0.sorted() }
+        return order
     }
 }

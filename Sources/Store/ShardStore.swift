@@ -160,27 +160,45 @@ public final class ShardStore {
     /// resolved here (the newest row wins, older ones are deleted).
     public func index() throws -> [String: IndexedSource] {
         var result: [String: (IndexedSource, String)] = [:]
+        var older: [(hash: String, shard: String)] = []
+        try forEachSource { hash, entry, created in
+            if let (old, oldCreated) = result[hash] {
+                let (keep, drop) = created >= oldCreated ? (entry, old) : (old, entry)
+                older.append((hash, drop.shard))
+                result[hash] = (keep, max(created, oldCreated))
+            } else {
+                result[hash] = (entry, created)
+            }
+        }
+        try deleteOlder(older)
+        return result.mapValues { $0.0 }
+    }
+
+    /// Deletes the rows that lost to a newer one of the same bytes. Tasks leave them (another task's
+    /// file): the catalog takes the newest.
+    public func deleteOlder(_ rows: [(hash: String, shard: String)]) throws {
+        guard task == nil else { return }
+        for r in rows { try deleteSource(hash: r.hash, shard: r.shard) }
+    }
+
+    /// Every source row of every shard with the time it was written, one at a time, so a planner can
+    /// keep the index on disk whatever the output's size.
+    public func forEachSource(_ body: (_ hash: String, _ entry: IndexedSource, _ created: String) throws -> Void) throws {
         for url in ShardStore.shardFiles(in: directory) {
             let db = try database(for: url.lastPathComponent)
-            for row in try db.query("SELECT content_hash, status, work_key, created_at, stage_keys, uri, external_id, retired_by FROM sources") {
+            let rows = try db.prepare("SELECT content_hash, status, work_key, created_at, stage_keys, uri, external_id, retired_by FROM sources")
+            try rows.bind([])
+            while try rows.step() {
+                let row = rows.row()
                 guard let hash = row[0].text else { continue }
                 let keys = row[4].text.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
                 var entry = IndexedSource(shard: url.lastPathComponent, status: row[1].text ?? "error", workKey: row[2].text, stageKeys: keys)
                 entry.uri = row[5].text ?? ""
                 entry.externalID = row[6].text
                 entry.retired = row[7].text != nil
-                let created = row[3].text ?? ""
-                if let (old, oldCreated) = result[hash] {
-                    let (keep, drop) = created >= oldCreated ? (entry, old) : (old, entry)
-                    // Tasks leave the older row where it is (another task's file): the catalog takes the newest.
-                    if task == nil { try deleteSource(hash: hash, shard: drop.shard) }
-                    result[hash] = (keep, max(created, oldCreated))
-                } else {
-                    result[hash] = (entry, created)
-                }
+                try body(hash, entry, row[3].text ?? "")
             }
         }
-        return result.mapValues { $0.0 }
     }
 
     private func database(for shard: String) throws -> Database {
