@@ -157,6 +157,14 @@ start_cluster() {
   # Leave headroom so slurmd never sees less memory than configured (the node would be drained).
   mem=$((mem_total * 95 / 100))
 
+  # The daemons must not inherit the caller's descriptors beyond stdio: a caller that watches a pipe or
+  # socket for its child's exit (Swift Foundation's Process does) would otherwise wait for ever.
+  local fd
+  for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+
   mkdir -p "$DIR"/{state,spool,log,run,munge-etc,munge-run,munge-lib}
   # munged refuses keys and sockets in group/world-writable places.
   chmod 0755 "$DIR" "$DIR/munge-run"
