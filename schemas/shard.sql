@@ -1,5 +1,5 @@
 -- capfilt shard schema, version 5 (PRAGMA user_version = 5; versions 1 to 4 are upgraded in place). Version 3 added texts_fts,
--- version 4 media.language, version 5 the task columns of runs.
+-- version 4 media.language, version 5 the task columns of runs and the retirements of array tasks.
 -- One shard holds whole inputs: a source and all its media, texts and scores live in the same file.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -142,6 +142,17 @@ CREATE TABLE IF NOT EXISTS scores (
     PRIMARY KEY (text_id, media_id, metric, model, stage)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS scores_media ON scores(media_id);
+
+-- A task of an array job found an input it owns gone (its file deleted, or other bytes under its name):
+-- it cannot mark another task's shard, so it records the retirement here. A source row with this hash
+-- and uri written at or before `at` is retired; `capfilt catalog` and the next single-process run or
+-- `capfilt prune` apply it.
+CREATE TABLE IF NOT EXISTS retirements (
+    content_hash TEXT NOT NULL,
+    uri          TEXT NOT NULL,
+    run_id       TEXT NOT NULL,
+    at           TEXT NOT NULL
+);
 
 -- Models used by this shard's texts and scores.
 CREATE TABLE IF NOT EXISTS models (

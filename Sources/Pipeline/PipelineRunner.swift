@@ -81,6 +81,8 @@ public struct PipelineRunner {
         BLAS.setThreads(options.blasThreads ?? max(1, Cores.available / workers))
         let planner = Planner(config: config, force: options.force, retryFailed: options.retryFailed, workers: workers,
                               task: options.task, listing: options.listing)
+        // What array tasks left (retirements, superseded rows) is applied first, holding the lock alone.
+        if options.task == nil { try store.settle() }
         let (plan, spool) = try planner.plan(store: store)
         summary.take(plan)
         logger.info("inputs", metadata: ["seen": .stringConvertible(plan.inputsSeen), "unique": .stringConvertible(plan.unique),
@@ -92,8 +94,12 @@ public struct PipelineRunner {
                                 store: StoreAccess(store), tally: tally, stop: options.stop, logger: logger, progress: options.progress)
         executor.run(WorkQueue(spool: spool, planner: planner, total: plan.toProcess), workers: workers)
         tally.fill(&summary)
-        // A task sees only its own part of the corpus, so it cannot tell a vanished input from another task's.
-        if summary.fatal == nil && options.task == nil {
+        if summary.fatal == nil, let task = options.task {
+            // A task judges only the names it owns, and records the retirements in its own shard.
+            let gone = try spool.vanished(ownedBy: task)
+            try store.recordRetirements(gone, run: summary.runID)
+            summary.retired += gone.count
+        } else if summary.fatal == nil {
             for (shard, hashes) in try spool.vanished() {
                 try store.retire(hashes: hashes, shard: shard, run: summary.runID)
                 summary.retired += hashes.count

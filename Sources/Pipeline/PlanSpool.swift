@@ -102,6 +102,18 @@ final class PlanSpool: InputSink, @unchecked Sendable {
                 try put.bind([hash, entry.shard, entry.status, entry.workKey, keys, entry.uri, entry.externalID, entry.retired, created])
                 try put.stepToEnd()
             }
+            // Array tasks record retirements instead of marking rows: a row with that hash and uri,
+            // written no later than the retirement, counts as retired.
+            try db.execute("CREATE TEMP TABLE marks (hash TEXT NOT NULL, uri TEXT NOT NULL, at TEXT NOT NULL)")
+            let mark = try db.prepare("INSERT INTO marks(hash, uri, at) VALUES (?, ?, ?)")
+            try shards.forEachRetirement { hash, uri, _, at in
+                try mark.bind([hash, uri, at])
+                try mark.stepToEnd()
+            }
+            try db.execute("""
+                UPDATE stored SET retired = 1 WHERE retired = 0
+                    AND EXISTS (SELECT 1 FROM marks m WHERE m.hash = stored.hash AND m.uri = stored.uri AND m.at >= stored.created)
+                """)
         }
         return older
     }
@@ -159,6 +171,22 @@ final class PlanSpool: InputSink, @unchecked Sendable {
             ($0[0].int ?? 0, $0[1].text ?? "", Int($0[2].int ?? 0),
              (try? JSONDecoder().decode([String].self, from: Data(($0[3].text ?? "[]").utf8))) ?? [])
         }
+    }
+
+    /// For a task of an array job: the stored inputs whose name it owns and that its part of the corpus
+    /// no longer has under that name with those bytes.
+    func vanished(ownedBy task: ArrayTask) throws -> [(hash: String, uri: String)] {
+        let rows = try db.prepare("""
+            SELECT hash, uri FROM stored s WHERE retired = 0
+                AND NOT EXISTS (SELECT 1 FROM inputs i WHERE i.path = s.uri AND i.hash = s.hash) ORDER BY uri
+            """)
+        try rows.bind([])
+        var gone: [(hash: String, uri: String)] = []
+        while try rows.step() {
+            let r = rows.row()
+            if let hash = r[0].text, let uri = r[1].text, task.owns(uri) { gone.append((hash, uri)) }
+        }
+        return gone
     }
 
     /// Stored inputs that no current file has, by shard.

@@ -54,6 +54,7 @@ public enum Catalog {
             try db.execute("""
                 CREATE TEMP TABLE rows (content_hash TEXT NOT NULL, shard TEXT NOT NULL, created_at TEXT, run_id TEXT);
                 CREATE TEMP TABLE chosen (id INTEGER PRIMARY KEY);
+                CREATE TEMP TABLE marks (hash TEXT NOT NULL, uri TEXT NOT NULL, run_id TEXT NOT NULL, at TEXT NOT NULL);
                 """)
             for url in shards { try survey(url, into: db) }
             try db.execute("""
@@ -63,6 +64,11 @@ public enum Catalog {
                 CREATE INDEX temp.winner_shard ON winner(shard, content_hash);
                 """)
             for url in shards { try copy(url, into: db, images: images) }
+            // A task's retirement applies to a row of that hash and uri written no later than it.
+            try db.execute("""
+                UPDATE main.sources SET retired_by = m.run_id FROM temp.marks m
+                WHERE m.hash = sources.content_hash AND m.uri = sources.uri AND m.at >= sources.created_at AND sources.retired_by IS NULL
+                """)
             report = try consistency(db, group: group)
             report.shards = shards.count
             try db.run("INSERT OR REPLACE INTO meta(key, value) VALUES ('kind', 'catalog'), ('shards', ?), ('built_at', ?)",
@@ -100,6 +106,9 @@ public enum Catalog {
         _ = try attach(url, db)
         defer { try? db.execute("DETACH DATABASE s") }
         try db.run("INSERT INTO temp.rows SELECT content_hash, ?, created_at, run_id FROM s.sources", [url.lastPathComponent])
+        if try db.scalar("SELECT COUNT(*) FROM s.sqlite_master WHERE name = 'retirements'").int == 1 {
+            try db.execute("INSERT INTO temp.marks SELECT content_hash, uri, run_id, at FROM s.retirements")
+        }
     }
 
     private static func copy(_ url: URL, into db: Database, images: Bool) throws {

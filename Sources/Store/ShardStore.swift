@@ -69,7 +69,13 @@ public final class ShardStore {
         self.directory = directory
         self.budget = budget
         self.task = task
-        self.now = { ISO8601DateFormatter().string(from: Date()) }
+        // Milliseconds: which of two rows of the same bytes is newer (and whether a task's retirement came
+        // after a row) is decided by these strings, and two nights' tasks can write within one second.
+        self.now = {
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return f.string(from: Date())
+        }
         self.pageLimit = pageLimit
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         if let task {
@@ -221,6 +227,58 @@ public final class ShardStore {
 
     private func requireSingleProcess(_ what: String) throws {
         if task != nil { throw SharedShardError(description: "a task of an array job does not \(what): that takes a run without --shard-count") }
+    }
+
+    /// A task's retirements of inputs it owns, recorded in its own shard (the rows may be in anyone's).
+    public func recordRetirements(_ rows: [(hash: String, uri: String)], run: String) throws {
+        guard !rows.isEmpty else { return }
+        try current.transaction {
+            let put = try current.prepare("INSERT INTO retirements(content_hash, uri, run_id, at) VALUES (?, ?, ?, ?)")
+            let at = now()
+            for r in rows {
+                try put.bind([r.hash, r.uri, run, at])
+                try put.stepToEnd()
+            }
+        }
+    }
+
+    /// Every retirement recorded by a task, from every shard.
+    public func forEachRetirement(_ body: (_ hash: String, _ uri: String, _ run: String, _ at: String) throws -> Void) throws {
+        for url in ShardStore.shardFiles(in: directory) {
+            let db = try database(for: url.lastPathComponent)
+            // Shards before version 5 have none.
+            guard (try db.scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'retirements'").int ?? 0) > 0 else { continue }
+            let rows = try db.prepare("SELECT content_hash, uri, run_id, at FROM retirements")
+            try rows.bind([])
+            while try rows.step() {
+                let r = rows.row()
+                try body(r[0].text ?? "", r[1].text ?? "", r[2].text ?? "", r[3].text ?? "")
+            }
+        }
+    }
+
+    /// What array tasks left for a single process to tidy (it holds the output's lock alone): their
+    /// retirements become `retired_by` on the rows, and rows superseded by a newer row of the same bytes
+    /// in another shard are deleted. Afterwards every shard's views are what the catalog shows.
+    public func settle() throws {
+        try requireSingleProcess("settle the shards")
+        var marks: [(hash: String, uri: String, run: String, at: String)] = []
+        try forEachRetirement { marks.append(($0, $1, $2, $3)) }
+        if !marks.isEmpty {
+            for url in ShardStore.shardFiles(in: directory) {
+                let db = try database(for: url.lastPathComponent)
+                try db.transaction {
+                    let mark = try db.prepare("""
+                        UPDATE sources SET retired_by = ? WHERE content_hash = ? AND uri = ? AND created_at <= ? AND retired_by IS NULL
+                        """)
+                    for m in marks {
+                        try mark.bind([m.run, m.hash, m.uri, m.at])
+                        try mark.stepToEnd()
+                    }
+                }
+            }
+        }
+        _ = try index()
     }
 
     /// Marks inputs whose files are gone: they leave every view, and their rows stay until `prune`, so

@@ -12,7 +12,10 @@ struct PruneCommand: ParsableCommand {
           capfilt prune out/demo
         A run retires inputs whose files are gone: they leave every view at once, and their rows stay so
         that a file that comes back (a remounted disk) costs nothing. prune deletes them for good and
-        vacuums each shard. It takes the output's lock, like a run.
+        vacuums each shard. After an array job it also applies the tasks' retirements and deletes rows
+        that a newer row of the same bytes in another task's shard superseded, so that every shard's
+        views (and export and serve, which read the shards) show what the catalog shows. It takes the
+        output's lock, like a run.
         """
     )
 
@@ -25,6 +28,7 @@ struct PruneCommand: ParsableCommand {
         let lock = try RunLock(directory: dir, wait: wait)
         defer { withExtendedLifetime(lock) {} }
         let store = try ShardStore(directory: dir)
+        try store.settle()
         let deleted = try store.prune()
         try store.close()
         print("\(output): \(deleted) retired input(s) deleted")

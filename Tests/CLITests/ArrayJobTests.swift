@@ -153,6 +153,50 @@ final class ArrayJobTests: XCTestCase {
                        try ArrayJobCorpus.rows(single.appendingPathComponent("shard-00000.sqlite")))
     }
 
+    func testTasksRetireWhatIsGoneAndTheCatalogEqualsAFreshRun() throws {
+        // Between two nights a file is deleted, one renamed and one replaced by other bytes; the second
+        // night splits the corpus differently. No task may write another's shard, yet the catalog (and,
+        // after `capfilt prune`, the shards' own views) must equal a fresh run over the final corpus.
+        // (Not covered, by design: the same bytes under two names owned by two tasks are two inputs,
+        // each with its own name's web texts; the catalog keeps the newer, where one process merges them.)
+        let corpus = try ArrayJobCorpus(dir: dir, videos: 2, images: 6)
+        let out = dir.appendingPathComponent("out"), fresh = dir.appendingPathComponent("fresh")
+        let p = try corpus.pipeline("tasks", output: out)
+        for i in 0..<2 { XCTAssertTrue([0, 1].contains(try task(p, i, of: 2, group: "n1").code)) }
+        let images = corpus.media.appendingPathComponent("images")
+        let names = try FileManager.default.contentsOfDirectory(atPath: images.path).sorted()
+        XCTAssertGreaterThanOrEqual(names.count, 4)
+        try FileManager.default.removeItem(at: images.appendingPathComponent(names[0]))
+        try FileManager.default.moveItem(at: images.appendingPathComponent(names[1]), to: images.appendingPathComponent("renamed-" + names[1]))
+        // Other bytes under the same name (four bytes after the image's end, which decoders ignore).
+        let replaced = images.appendingPathComponent(names[2])
+        try (try Data(contentsOf: replaced) + Data([1, 2, 3, 4])).write(to: replaced)
+        var retired = 0
+        for i in 0..<3 {
+            let r = try task(p, i, of: 3, group: "n2")
+            XCTAssertTrue([0, 1].contains(r.code), r.err)
+            retired += ArrayJobCorpus.stats(r.err)["retired"] as? Int ?? 0
+        }
+        print("second night: \(retired) retirements recorded")
+        XCTAssertGreaterThanOrEqual(retired, 2)
+        let c = try runCapfilt(["catalog", out.path], binary: RefreshPropertyTests.binary)
+        XCTAssertEqual(c.code, 0, c.out)
+        XCTAssertTrue([0, 1].contains(try runCapfiltRelease(["run", try corpus.pipeline("fresh", output: fresh).path, "--quiet"]).code))
+        let expected = try ArrayJobCorpus.rows(fresh.appendingPathComponent("shard-00000.sqlite"))
+        XCTAssertEqual(try ArrayJobCorpus.rows(out.appendingPathComponent("catalog.sqlite")), expected)
+        let live = "SELECT uri FROM live_sources ORDER BY uri"
+        XCTAssertEqual(try runCapfiltSQL(out.appendingPathComponent("catalog.sqlite").path, live),
+                       try runCapfiltSQL(fresh.appendingPathComponent("shard-00000.sqlite").path, live))
+
+        // prune (a single process) applies the retirements and drops superseded rows in the shards.
+        XCTAssertEqual(try runCapfiltRelease(["prune", out.path]).code, 0)
+        var rows: [String] = []
+        for f in try FileManager.default.contentsOfDirectory(atPath: out.path) where f.hasPrefix("shard-") && f.hasSuffix(".sqlite") {
+            rows += try ArrayJobCorpus.rows(out.appendingPathComponent(f))
+        }
+        XCTAssertEqual(rows.sorted(), expected.sorted())
+    }
+
     func testTheCatalogNamesATaskThatNeverRanAndTheArrayToResubmit() throws {
         let corpus = try ArrayJobCorpus(dir: dir, videos: 2, images: 4)
         let out = dir.appendingPathComponent("out")

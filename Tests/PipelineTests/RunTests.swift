@@ -177,7 +177,7 @@ final class RunTests: XCTestCase {
 
     func testStorageFailureStopsTheRunAndTheNextRunFinishesTheJob() throws {
         var tiny = RunOptions()
-        tiny.maxPageCount = 24
+        tiny.maxPageCount = 26
         tiny.workers = 1
         let failed = try PipelineRunner(logger: quiet, config: try writeSpec(), options: tiny).run()
         XCTAssertEqual(failed.outcome, .failed)
