@@ -324,8 +324,12 @@ enum DelimitedText {
 /// Shell-style globs on relative paths: `*` and `?` stay within a path segment, `**/` spans folders.
 struct Glob {
     let regex: NSRegularExpression
+    /// `**/*.ext` (every default include) is a suffix test: no regular expression for each file.
+    let suffix: [UInt8]?
 
     init(_ pattern: String) {
+        let ext = pattern.hasPrefix("**/*.") ? pattern.dropFirst(5) : ""
+        suffix = !ext.isEmpty && !ext.contains(where: { "*?[]/{}".contains($0) }) ? Array(("." + ext.lowercased()).utf8) : nil
         var re = "^"
         var chars = Array(pattern)
         var i = 0
@@ -349,6 +353,12 @@ struct Glob {
     }
 
     func matches(_ path: String) -> Bool {
-        regex.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) != nil
+        if let suffix {
+            let bytes = path.utf8
+            guard bytes.count >= suffix.count else { return false }
+            // ASCII case folding, as the regular expression's case-insensitive match does for extensions.
+            return zip(bytes.suffix(suffix.count), suffix).allSatisfy { ($0 >= 65 && $0 <= 90 ? $0 + 32 : $0) == $1 }
+        }
+        return regex.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) != nil
     }
 }

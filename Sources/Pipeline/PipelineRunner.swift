@@ -82,7 +82,7 @@ public struct PipelineRunner {
         let planner = Planner(config: config, force: options.force, retryFailed: options.retryFailed, workers: workers,
                               task: options.task, listing: options.listing)
         // What array tasks left (retirements, superseded rows) is applied first, holding the lock alone.
-        if options.task == nil { try store.settle() }
+        if options.task == nil { try store.settle(dropSuperseded: false) }
         let (plan, spool) = try planner.plan(store: store)
         summary.take(plan)
         logger.info("inputs", metadata: ["seen": .stringConvertible(plan.inputsSeen), "unique": .stringConvertible(plan.unique),

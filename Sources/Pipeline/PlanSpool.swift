@@ -98,8 +98,9 @@ final class PlanSpool: InputSink, @unchecked Sendable {
                     guard created >= oldCreated else { older.append((hash, entry.shard)); return }
                     older.append((hash, oldShard))
                 }
-                let keys = (try? JSONEncoder().encode(entry.stageKeys)).map { String(decoding: $0, as: UTF8.self) }
-                try put.bind([hash, entry.shard, entry.status, entry.workKey, keys, entry.uri, entry.externalID, entry.retired, created])
+                // Keys are hex: one per line, no JSON to decode for every lookup.
+                try put.bind([hash, entry.shard, entry.status, entry.workKey, entry.stageKeys.joined(separator: "\n"), entry.uri,
+                              entry.externalID, entry.retired, created])
                 try put.stepToEnd()
             }
             // Array tasks record retirements instead of marking rows: a row with that hash and uri,
@@ -123,7 +124,7 @@ final class PlanSpool: InputSink, @unchecked Sendable {
         defer { try? selectStored.bind([]) }
         guard try selectStored.step() else { return nil }
         let r = selectStored.row()
-        let keys = r[3].text.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+        let keys = (r[3].text ?? "").split(separator: "\n").map(String.init)
         var entry = IndexedSource(shard: r[0].text ?? "", status: r[1].text ?? "error", workKey: r[2].text, stageKeys: keys)
         entry.uri = r[4].text ?? ""
         entry.externalID = r[5].text
@@ -162,14 +163,12 @@ final class PlanSpool: InputSink, @unchecked Sendable {
     }
 
     func addTodo(_ order: WorkOrder) throws {
-        let keys = String(decoding: try JSONEncoder().encode(order.stageKeys), as: UTF8.self)
-        try db.run("INSERT INTO todo(hash, from_stage, stage_keys) VALUES (?, ?, ?)", [order.contentHash, order.from, keys])
+        try db.run("INSERT INTO todo(hash, from_stage, stage_keys) VALUES (?, ?, ?)", [order.contentHash, order.from, order.stageKeys.joined(separator: "\n")])
     }
 
     func todo(after seq: Int64, limit: Int) throws -> [(seq: Int64, hash: String, from: Int, keys: [String])] {
         try db.query("SELECT seq, hash, from_stage, stage_keys FROM todo WHERE seq > ? ORDER BY seq LIMIT ?", [seq, limit]).map {
-            ($0[0].int ?? 0, $0[1].text ?? "", Int($0[2].int ?? 0),
-             (try? JSONDecoder().decode([String].self, from: Data(($0[3].text ?? "[]").utf8))) ?? [])
+            ($0[0].int ?? 0, $0[1].text ?? "", Int($0[2].int ?? 0), ($0[3].text ?? "").split(separator: "\n").map(String.init))
         }
     }
 

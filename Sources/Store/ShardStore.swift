@@ -197,7 +197,7 @@ public final class ShardStore {
             while try rows.step() {
                 let row = rows.row()
                 guard let hash = row[0].text else { continue }
-                let keys = row[4].text.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+                let keys = row[4].text.map(ShardStore.stageKeys) ?? []
                 var entry = IndexedSource(shard: url.lastPathComponent, status: row[1].text ?? "error", workKey: row[2].text, stageKeys: keys)
                 entry.uri = row[5].text ?? ""
                 entry.externalID = row[6].text
@@ -205,6 +205,19 @@ public final class ShardStore {
                 try body(hash, entry, row[3].text ?? "")
             }
         }
+    }
+
+    /// `stage_keys` (a JSON list of hex keys) without Foundation's JSON decoder, which would dominate a
+    /// no-op rerun of a large corpus; anything but plain strings goes through the decoder.
+    static func stageKeys(_ json: String) -> [String] {
+        guard json.hasPrefix("[") && json.hasSuffix("]") && !json.contains("\\") else { return [] }
+        let inner = json.dropFirst().dropLast()
+        if inner.isEmpty { return [] }
+        let parts = inner.split(separator: ",", omittingEmptySubsequences: false)
+        if parts.allSatisfy({ $0.count >= 2 && $0.first == "\"" && $0.last == "\"" && !$0.dropFirst().dropLast().contains("\"") }) {
+            return parts.map { String($0.dropFirst().dropLast()) }
+        }
+        return (try? JSONDecoder().decode([String].self, from: Data(json.utf8))) ?? []
     }
 
     private func database(for shard: String) throws -> Database {
@@ -258,9 +271,10 @@ public final class ShardStore {
     }
 
     /// What array tasks left for a single process to tidy (it holds the output's lock alone): their
-    /// retirements become `retired_by` on the rows, and rows superseded by a newer row of the same bytes
-    /// in another shard are deleted. Afterwards every shard's views are what the catalog shows.
-    public func settle() throws {
+    /// retirements become `retired_by` on the rows, and (`dropSuperseded`) rows superseded by a newer row
+    /// of the same bytes in another shard are deleted; a run's planner does the latter itself. Afterwards
+    /// every shard's views are what the catalog shows.
+    public func settle(dropSuperseded: Bool) throws {
         try requireSingleProcess("settle the shards")
         var marks: [(hash: String, uri: String, run: String, at: String)] = []
         try forEachRetirement { marks.append(($0, $1, $2, $3)) }
@@ -278,7 +292,25 @@ public final class ShardStore {
                 }
             }
         }
-        _ = try index()
+        if dropSuperseded { try deleteOlder(try superseded()) }
+    }
+
+    /// Rows with a newer row of the same bytes in another shard, found through a temporary SQLite file
+    /// rather than a dictionary of every source.
+    func superseded() throws -> [(hash: String, shard: String)] {
+        let temp = try Database(path: "")
+        try temp.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; CREATE TABLE rows (hash TEXT, shard TEXT, created TEXT)")
+        try temp.transaction {
+            let put = try temp.prepare("INSERT INTO rows VALUES (?, ?, ?)")
+            try forEachSource { hash, entry, created in
+                try put.bind([hash, entry.shard, created])
+                try put.stepToEnd()
+            }
+        }
+        return try temp.query("""
+            SELECT hash, shard FROM (SELECT hash, shard, row_number() OVER (PARTITION BY hash ORDER BY created DESC, shard DESC) AS n FROM rows)
+            WHERE n > 1
+            """).map { ($0[0].text ?? "", $0[1].text ?? "") }
     }
 
     /// Marks inputs whose files are gone: they leave every view, and their rows stay until `prune`, so

@@ -28,7 +28,7 @@ struct PruneCommand: ParsableCommand {
         let lock = try RunLock(directory: dir, wait: wait)
         defer { withExtendedLifetime(lock) {} }
         let store = try ShardStore(directory: dir)
-        try store.settle()
+        try store.settle(dropSuperseded: true)
         let deleted = try store.prune()
         try store.close()
         print("\(output): \(deleted) retired input(s) deleted")

@@ -11,6 +11,10 @@ final class IngestTests: XCTestCase {
         XCTAssertFalse(Glob("*.mp4").matches("x/a.mp4"))
         XCTAssertTrue(Glob("clips/??.mkv").matches("clips/ab.mkv"))
         XCTAssertFalse(Glob("clips/??.mkv").matches("clips/abc.mkv"))
+        // `**/*.ext` takes a suffix test instead of the regular expression: the same answers.
+        for path in ["a.mp4", "x/y/a.Mp4", "a.mp4x", "a_mp4", ".mp4", "x.mp4/y", "mp4", "x/y.MP4"] {
+            XCTAssertEqual(Glob("**/*.mp4").matches(path), Glob("**/*.mp4").regex.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) != nil, path)
+        }
     }
 
     func testCSVQuotingAndTSV() {
