@@ -73,6 +73,23 @@ public final class BLIPRetrieval: Sendable {
         try itm(imageHidden: try vision(pixelValues), texts: texts)
     }
 
+    /// The vision tower's last_hidden_state for a batch of images, which ITM's cross-attention and
+    /// ITC's vision_proj read: lets a caller (the bench) score text lists against images encoded once.
+    public struct ImageEncoding: Sendable {
+        let hidden: Tensor
+        public let count: Int
+    }
+
+    public func encodeImages(pixelValues: Tensor) throws -> ImageEncoding {
+        ImageEncoding(hidden: try vision(pixelValues), count: pixelValues.shape[0])
+    }
+
+    /// ITM of each encoded image with its own texts (texts.count == images.count).
+    public func itm(_ images: ImageEncoding, texts: [[String]]) throws -> [[Float]] {
+        guard images.count == texts.count else { throw BLIPError.invalidInput("itm: \(images.count) images but \(texts.count) text lists") }
+        return try itm(imageHidden: images.hidden, texts: texts)
+    }
+
     /// ITM and ITC together: one preprocessing and one vision pass per image serve both (the CapFilt
     /// filter stores both).
     public func itmAndITC(_ images: [RGBImage], texts: [[String]]) throws -> (itm: [[Float]], itc: [[Float]]) {
