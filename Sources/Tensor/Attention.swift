@@ -141,3 +141,50 @@ extension Ops {
         }
     }
 }
+
+extension Ops {
+    /// Attention of packed query segments — sequences of different lengths stored back to back,
+    /// no padding rows — each against its own keys/values, all of which it sees (no mask).
+    /// out[i, h·hd ..< (h+1)·hd] for every query row i of every segment and head h.
+    /// - q: [Σ segment lengths, ldq] with the heads' queries at column h·hd; segment s is the query
+    ///   rows `segments[s]`.
+    /// - keys(s) / values(s): key 0 of segment s, successive keys `ldkv` floats apart, head h at
+    ///   h·hd; keyCount(s) of them.
+    /// Several segments may read the same keys/values (a frame's image tokens for all of its texts)
+    /// and one segment may hold several texts' queries: each query row's result depends only on its
+    /// own query and its segment's keys, so grouping queries into one gemm changes nothing but speed.
+    public static func attention(
+        q: UnsafePointer<Float>, ldq: Int, segments: [Range<Int>], heads: Int, headDim hd: Int,
+        keys: (Int) -> UnsafePointer<Float>, values: (Int) -> UnsafePointer<Float>, keyCount: (Int) -> Int, ldkv: Int,
+        out: UnsafeMutablePointer<Float>, ldo: Int
+    ) {
+        let scale = 1 / Float(hd).squareRoot()
+        let live = segments.indices.filter { !segments[$0].isEmpty }
+        let scratch = live.map { segments[$0].count * keyCount($0) }.max() ?? 0
+        withoutActuallyEscaping(keys) { keys in
+        withoutActuallyEscaping(values) { values in
+        withoutActuallyEscaping(keyCount) { keyCount in
+            nonisolated(unsafe) let (keys, values, keyCount) = (keys, values, keyCount)
+            nonisolated(unsafe) let (q, out) = (q, out)
+            // Each (segment, head) gemm is small (tens of queries × hundreds of keys × 64), below
+            // OpenBLAS's threading threshold, so the pairs are spread over threads here.
+            Parallel.forEachRange(live.count * heads, minPerThread: 4) { pairs in
+                let s = UnsafeMutablePointer<Float>.allocate(capacity: max(scratch, 1))
+                defer { s.deallocate() }
+                for pair in pairs {
+                    let seg = live[pair / heads], h = pair % heads
+                    let rows = segments[seg], n = keyCount(seg)
+                    let qp = q + rows.lowerBound * ldq + h * hd
+                    BLAS.gemm(transA: false, transB: true, m: rows.count, n: n, k: hd, alpha: scale,
+                              a: qp, lda: ldq, b: keys(seg) + h * hd, ldb: ldkv, c: s, ldc: n)
+                    for i in 0..<rows.count { softmaxInPlace(s + i * n, count: n) }
+                    BLAS.gemm(transA: false, transB: false, m: rows.count, n: hd, k: n,
+                              a: s, lda: n, b: values(seg) + h * hd, ldb: ldkv,
+                              c: out + rows.lowerBound * ldo + h * hd, ldc: ldo)
+                }
+            }
+        }
+        }
+        }
+    }
+}

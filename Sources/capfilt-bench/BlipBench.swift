@@ -1,6 +1,6 @@
 // `capfilt-bench blip`: BLIP captions/s (greedy, beam 3, nucleus; batch 1 and 8; several captions
-// per image) and ITM pairs/s, printed next to the PyTorch + transformers figures that
-// tools/bench_blip.py measured in the same `make bench`.
+// per image) and ITM pairs/s (the filter stage's job among them), printed next to the PyTorch +
+// transformers figures that tools/bench_blip.py measured in the same `make bench`.
 import ArgumentParser
 import Foundation
 import Models
@@ -76,11 +76,13 @@ struct BlipBench: ParsableCommand {
         }
 
         var rows: [(key: String, name: String, rate: Double)] = []
-        func measure(_ key: String, _ name: String, items: Int, _ body: () throws -> Void) throws {
-            if let only, !key.contains(only) { return }
+        @discardableResult
+        func measure(_ key: String, _ name: String, items: Int, _ body: () throws -> Void) throws -> Double? {
+            if let only, !key.contains(only) { return nil }
             let r = try medianRate(items: items, repeats: repeats, body)
             rows.append((key, name, r))
             print(String(format: "  %-44@ %8.3f /s", name as NSString, r))
+            return r
         }
         try measure("vision_b1", "vision passes/s (384 px), batch 1", items: 1) { _ = try cap.visionHiddenStates(pixelValues: px1) }
         for (key, name, st, per) in [("greedy", "greedy", greedy, 1), ("beam3", "beam 3", beam3, 1),
@@ -96,6 +98,35 @@ struct BlipBench: ParsableCommand {
                      "a red car parked beside a river", "an aerial view of a city at night"]
         let px2 = Tensor(shape: [2, 3, s, s], data: Array(px8.data[0..<(2 * 3 * s * s)]))
         try measure("itm_pairs", "ITM pairs/s (2 images × 4 texts)", items: 8) { _ = try itm.itm(pixelValues: px2, texts: [texts, texts]) }
+
+        // The filter stage's work in issue 14's job: 16 frames with 7 texts each (a web alt-text,
+        // three 20-token nucleus captions after the "a picture of" prompt, three subtitle cues), of
+        // different lengths so the batch is padded. First the text side of one frame (its vision pass
+        // done beforehand), one call per text (the frame's cross-attention keys/values projected for
+        // every text) against one call for all seven; then the whole stage, ITM and ITC as
+        // FilterStage asks for them (preprocessing and vision passes included, batch 8).
+        let frameTexts = [
+            "stock photo 4k wallpaper free download",
+            "a picture of a man riding a bicycle down a busy street in the rain while people watch from a small cafe",
+            "a picture of a small wooden boat on a calm lake with tall mountains and dark trees behind it at dawn",
+            "a picture of a woman holding a red umbrella walking across a wet road at night under the street lights",
+            "two dogs", "i told you we should have left earlier", "look out!"]
+        let tokenCounts = frameTexts.map { itm.tokenizer.encode($0).count }
+        let frame = try itm.encodeImages(pixelValues: px1)
+        print("  (the frame's 7 texts: \(tokenCounts.map(String.init).joined(separator: ", ")) tokens)")
+        let perText = try measure("itm_frame_text", "ITM, 1 frame × 7 texts, a call per text", items: 7) {
+            for t in frameTexts { _ = try itm.itm(frame, texts: [[t]]) }
+        }
+        let perFrame = try measure("itm_frame_batch", "ITM, 1 frame × 7 texts, one batch", items: 7) {
+            _ = try itm.itm(frame, texts: [frameTexts])
+        }
+        if let perText, let perFrame { print(String(format: "  one batch / a call per text: %.2f×", perFrame / perText)) }
+        let frames = (0..<16).map { i in
+            RGBImage(width: s, height: s, pixels: (0..<(s * s * 3)).map { _ in UInt8(truncatingIfNeeded: g.next() >> 56) })
+        }
+        try measure("filter_job", "filter ITM+ITC pairs/s, 16 frames × 7 texts", items: 16 * 7) {
+            _ = try itm.itmAndITC(frames, texts: Array(repeating: frameTexts, count: frames.count))
+        }
 
         let (reference, torchName) = options.reference()
         print(String(format: "%-44@ %10@ %18@ %8@", "" as NSString, "Swift" as NSString, torchName as NSString, "ratio" as NSString))

@@ -61,6 +61,35 @@ final class BLIPModelTests: XCTestCase {
         XCTAssertLessThan(maxAbsDiff(ragged[0] + ragged[2], [full[0][1], full[2][3], full[2][0]]), 1e-4)
     }
 
+    /// The filter scores all texts of a frame as one packed batch (no padding rows, the frame's
+    /// cross-attention keys/values projected once per layer for all of them). Each text scored
+    /// alone — a batch of one, nothing to pad, its own projection — must give the same numbers,
+    /// for texts of very different lengths and for several frames in one call.
+    func testTextsOfAFrameScoredAsOneBatchEqualEachAlone() throws {
+        let model = try BLIPRetrieval.load(directory: BLIPFixtures.url("blip-itm-tiny"), batchSize: 4)
+        let texts = ["a", "", "Two dogs playing in the snow!", "a picture of a cat",
+                     "a red car parked beside the river on a grey morning while two dogs play in the snow near a cat",
+                     "Straße über Café — naïve résumé 日本"]
+        let lengths = texts.map { model.tokenizer.encode($0).count }
+        XCTAssertGreaterThan(lengths.max()! - lengths.min()!, 15, "lengths \(lengths)")
+        let images = Array(try BLIPFixtures.images().prefix(3))
+        // Frame 0 with all texts, frame 1 with none, frame 2 with three of them in another order.
+        let perImage = [texts, [], [texts[4], texts[0], texts[2]]]
+        let batched = try model.itmAndITC(images, texts: perImage)
+        var dITM: Float = 0, dITC: Float = 0
+        for (i, ts) in perImage.enumerated() {
+            XCTAssertEqual(batched.itm[i].count, ts.count)
+            for (j, t) in ts.enumerated() {
+                let alone = try model.itmAndITC([images[i]], texts: [[t]])
+                dITM = max(dITM, abs(batched.itm[i][j] - alone.itm[0][0]))
+                dITC = max(dITC, abs(batched.itc[i][j] - alone.itc[0][0]))
+            }
+        }
+        print("BLIP one batch per frame vs each text alone (token lengths \(lengths)): ITM probability max |Δ| \(dITM), ITC cosine max |Δ| \(dITC)")
+        XCTAssertLessThan(dITM, 1e-5)
+        XCTAssertLessThan(dITC, 1e-5)
+    }
+
     func testModelIDsAndStrictLoading() throws {
         let a = try BLIPCaptioner.load(directory: BLIPFixtures.url("blip-cap-tiny"))
         let b = try BLIPRetrieval.load(directory: BLIPFixtures.url("blip-itm-tiny"))

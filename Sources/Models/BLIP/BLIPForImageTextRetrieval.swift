@@ -46,18 +46,20 @@ public final class BLIPRetrieval: Sendable {
                                  modelID: id, batchSize: max(1, batchSize))
     }
 
-    /// Right-padded ids and their lengths, as BlipProcessor(text=..., padding=True) gives them.
-    func encodeTexts(_ texts: [String]) throws -> (ids: [Int], lengths: [Int], tq: Int) {
+    /// The texts' ids as BlipProcessor(text=...) gives them, packed back to back: the padding that
+    /// padding=True adds is never attended to, so it is left out rather than computed.
+    func encodeTexts(_ texts: [String]) throws -> BLIPPackedTexts {
         let encoded = texts.map { tokenizer.encode($0) }
         let tq = encoded.map(\.count).max() ?? 0
         guard tq <= config.textConfig.maxPositionEmbeddings else {
             throw BLIPError.invalidInput("text of \(tq) tokens exceeds max_position_embeddings \(config.textConfig.maxPositionEmbeddings)")
         }
-        return (encoded.flatMap { $0 + Array(repeating: tokenizer.padID, count: tq - $0.count) }, encoded.map(\.count), tq)
+        return BLIPPackedTexts(encoded)
     }
 
     /// Probability that each text matches its image: softmax(itm_head(text_encoder(text, image)[CLS]))[1].
-    /// Each image is encoded once; its cross-attention keys/values serve all of its texts.
+    /// Each image is encoded once; in every layer its cross-attention keys/values are projected
+    /// once and serve all of its texts, which go through the text encoder as one batch.
     public func itm(_ images: [RGBImage], texts: [[String]]) throws -> [[Float]] {
         guard images.count == texts.count else { throw BLIPError.invalidInput("itm: \(images.count) images but \(texts.count) text lists") }
         var out: [[Float]] = []
@@ -71,6 +73,23 @@ public final class BLIPRetrieval: Sendable {
 
     public func itm(pixelValues: Tensor, texts: [[String]]) throws -> [[Float]] {
         try itm(imageHidden: try vision(pixelValues), texts: texts)
+    }
+
+    /// The vision tower's last_hidden_state for a batch of images, which ITM's cross-attention and
+    /// ITC's vision_proj read: lets a caller (the bench) score text lists against images encoded once.
+    public struct ImageEncoding: Sendable {
+        let hidden: Tensor
+        public let count: Int
+    }
+
+    public func encodeImages(pixelValues: Tensor) throws -> ImageEncoding {
+        ImageEncoding(hidden: try vision(pixelValues), count: pixelValues.shape[0])
+    }
+
+    /// ITM of each encoded image with its own texts (texts.count == images.count).
+    public func itm(_ images: ImageEncoding, texts: [[String]]) throws -> [[Float]] {
+        guard images.count == texts.count else { throw BLIPError.invalidInput("itm: \(images.count) images but \(texts.count) text lists") }
+        return try itm(imageHidden: images.hidden, texts: texts)
     }
 
     /// ITM and ITC together: one preprocessing and one vision pass per image serve both (the CapFilt
@@ -87,16 +106,22 @@ public final class BLIPRetrieval: Sendable {
         return (itm, itc)
     }
 
+    /// text_encoder(input_ids, encoder_hidden_states=image) of every image with its own texts,
+    /// then the ITM head on each [CLS] state. transformers repeats an image per text (one
+    /// pixel_values row per pair); here all texts of all images are one packed batch, image i's
+    /// texts consecutive, so that each layer projects image i's keys/values once and attends to
+    /// them with all of its texts' queries in one segment.
     func itm(imageHidden image: Tensor, texts: [[String]]) throws -> [[Float]] {
-        let cross = textEncoder.crossKV(imageEmbeds: image, tokens: vision.tokens)
         let flat = texts.flatMap { $0 }
         guard !flat.isEmpty else { return texts.map { _ in [] } }
-        let imageOfRow = texts.enumerated().flatMap { i, t in Array(repeating: i, count: t.count) }
-        let (ids, lengths, tq) = try encodeTexts(flat)
-        let cache = textEncoder.makeCache(rows: flat.count, capacity: tq)
-        let h = try textEncoder(ids, rows: flat.count, tq: tq, cache: cache, causal: false, keyLengths: lengths,
-                                cross: (cross, imageOfRow))
-        let logits = itmHead(firstTokens(h, rows: flat.count, tq: tq))
+        var first = 0
+        let textsOfImage = texts.map { ts in
+            defer { first += ts.count }
+            return first..<(first + ts.count)
+        }
+        let context = BLIPImageContext(hidden: image, tokens: vision.tokens, textsOfImage: textsOfImage)
+        let cls = try textEncoder.encode(try encodeTexts(flat), image: context, firstTokensOnly: true)
+        let logits = itmHead(cls)
         var probabilities = (0..<flat.count).map { LogitsProcessing.softmax(logits.row($0))[1] }
         return texts.map { t in
             let p = Array(probabilities.prefix(t.count))
@@ -144,10 +169,8 @@ public final class BLIPRetrieval: Sendable {
 
     /// normalize(text_proj(text_encoder(text)[:, 0])), [texts, image_text_hidden_size].
     public func textFeatures(_ texts: [String]) throws -> Tensor {
-        let (ids, lengths, tq) = try encodeTexts(texts)
-        let cache = textEncoder.makeCache(rows: texts.count, capacity: tq)
-        let h = try textEncoder(ids, rows: texts.count, tq: tq, cache: cache, causal: false, keyLengths: lengths, cross: nil)
-        return Ops.l2NormalizeRows(textProj(firstTokens(h, rows: texts.count, tq: tq)), eps: 1e-12)
+        let cls = try textEncoder.encode(try encodeTexts(texts), image: nil, firstTokensOnly: true)
+        return Ops.l2NormalizeRows(textProj(cls), eps: 1e-12)
     }
 
     func firstTokens(_ h: Tensor, rows: Int, tq: Int) -> Tensor {

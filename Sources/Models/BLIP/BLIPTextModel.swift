@@ -1,16 +1,55 @@
 // Port of transformers' modeling_blip_text.py BlipTextEmbeddings, BlipTextSelfAttention,
 // BlipTextSelfOutput, BlipTextAttention, BlipTextIntermediate/BlipTextOutput, BlipTextLayer,
 // BlipTextEncoder, BlipTextModel (add_pooling_layer=False, the only form BLIP's captioning and
-// retrieval heads use) and BlipTextLMHeadModel's prediction head. Every forward goes through a
-// KV cache: the decoder appends to it step by step, an encoder pass fills one of its own length.
+// retrieval heads use) and BlipTextLMHeadModel's prediction head. Two ways through the layers:
+// - the decoder (captions) goes through a KV cache, appending to it step by step;
+// - the encoder passes (ITM, ITC) take texts of different lengths packed back to back, with no
+//   padding rows and no cache: a padded batch's padding mask only hides the padding keys, and a
+//   real token's output never depends on the padding rows, so they are simply not computed.
 import Tensor
 
 /// Keys and values of the image tokens for every layer's cross-attention, computed once per image
-/// and read by all beams/samples of that image. Layer l holds [images·tokens, 2·hidden] = [K | V].
+/// and read by all beams/samples of that image at every decoding step (transformers keeps them in
+/// EncoderDecoderCache.cross_attention_cache). Layer l holds [images·tokens, 2·hidden] = [K | V].
 struct BLIPCrossKV: Sendable {
     let perLayer: [Tensor]
     let tokens: Int
     let hidden: Int
+}
+
+/// Token ids of several texts packed back to back: text r is rows `ranges[r]`, positions from 0.
+struct BLIPPackedTexts: Sendable {
+    let ids: [Int]
+    let ranges: [Range<Int>]
+
+    init(_ texts: [[Int]]) {
+        ids = texts.flatMap { $0 }
+        var start = 0
+        ranges = texts.map { t in
+            defer { start += t.count }
+            return start..<(start + t.count)
+        }
+    }
+
+    var count: Int { ranges.count }
+    /// Each token's position within its own text (what a right-padded batch gives it).
+    var positions: [Int] { ranges.flatMap { 0..<$0.count } }
+    /// The row of each text's first token ([CLS]).
+    var firstRows: [Int] { ranges.map(\.lowerBound) }
+
+    /// The rows of consecutive texts `texts`.
+    func rows(of texts: Range<Int>) -> Range<Int> {
+        texts.isEmpty ? 0..<0 : ranges[texts.lowerBound].lowerBound..<ranges[texts.upperBound - 1].upperBound
+    }
+}
+
+/// The images packed texts attend to in an encoder pass (ITM): encoder_hidden_states, and which
+/// texts each image has (consecutive ones: image i's are texts[textsOfImage[i]]).
+struct BLIPImageContext: Sendable {
+    /// Vision last_hidden_state, [images·tokens, encoder_hidden].
+    let hidden: Tensor
+    let tokens: Int
+    let textsOfImage: [Range<Int>]
 }
 
 struct BLIPTextEmbeddings: Sendable {
@@ -28,15 +67,18 @@ struct BLIPTextEmbeddings: Sendable {
 
     /// ids of `rows` sequences, `tq` each, at positions start ..< start+tq (cache_length offset).
     func callAsFunction(_ ids: [Int], tq: Int, start: Int) -> Tensor {
+        self(ids, positions: (0..<(ids.count / max(tq, 1))).flatMap { _ in start..<(start + tq) })
+    }
+
+    /// ids at the given positions, one each.
+    func callAsFunction(_ ids: [Int], positions: [Int]) -> Tensor {
+        precondition(ids.count == positions.count && positions.allSatisfy { $0 >= 0 && $0 < maxPositions })
         var e = word(ids)
         let d = e.lastDim
         e.data.withUnsafeMutableBufferPointer { out in
             position.weight.data.withUnsafeBufferPointer { pos in
-                for r in 0..<(ids.count / tq) {
-                    for i in 0..<tq {
-                        let o = (r * tq + i) * d, p = (start + i) * d
-                        for j in 0..<d { out[o + j] += pos[p + j] }
-                    }
+                for (i, p) in positions.enumerated() {
+                    for j in 0..<d { out[i * d + j] += pos[p * d + j] }
                 }
             }
         }
@@ -128,28 +170,83 @@ struct BLIPTextLayer: Sendable {
             }
         }
         var attentionOutput = selfOutput(context, h)
+        if let cross {
+            // Row r's tq queries see all tokens of image imageOfRow[r].
+            let segments = (0..<rows).map { (rows: ($0 * tq)..<(($0 + 1) * tq), image: cross.imageOfRow[$0]) }
+            attentionOutput = crossAttention(attentionOutput, kv: cross.kv.perLayer[l], tokens: cross.kv.tokens, segments: segments)
+        }
+        return feedForward(attentionOutput)
+    }
 
-        if let cross, let crossQuery, let crossOutput {
-            let q = crossQuery(attentionOutput)
-            let kv = cross.kv.perLayer[l], n = cross.kv.tokens
-            let crossContext = Tensor.uninitialized([rows * tq, d]) { out in
-                q.data.withUnsafeBufferPointer { qp in
-                    kv.data.withUnsafeBufferPointer { kvp in
-                        nonisolated(unsafe) let base = kvp.baseAddress!
-                        let images = cross.imageOfRow
-                        Ops.attention(q: qp.baseAddress!, ldq: d, rows: rows, tq: tq, keyCount: n, heads: heads, headDim: hd,
-                                    keys: { base + images[$0] * n * 2 * d }, values: { base + images[$0] * n * 2 * d + d },
-                                    ldkv: 2 * d, visible: { _, _ in n }, out: out.baseAddress!, ldo: d)
-                    }
+    /// The same layer over packed texts (BLIPPackedTexts), without a cache: the encoder passes.
+    /// With `firstTokensOnly` it returns only each text's first ([CLS]) row, [texts, hidden]: every
+    /// token still gives its self-attention key and value, but nothing else of the other rows is
+    /// computed. ITM and ITC read only [CLS] of the last layer, and no row depends on another
+    /// there except through those keys and values.
+    func encode(_ h: Tensor, texts: BLIPPackedTexts, image: BLIPImageContext?, firstTokensOnly: Bool = false) -> Tensor {
+        let d = hidden, hd = hidden / heads
+        // attention.self: each text attends to all of its own tokens (bidirectional) — exactly the
+        // keys the padding mask leaves visible in a padded batch.
+        let qkv = selfQKV(h)
+        let q = firstTokensOnly ? gatherRows(qkv, texts.firstRows) : qkv
+        let querySegments = firstTokensOnly ? texts.ranges.indices.map { $0..<($0 + 1) } : texts.ranges
+        let context = Tensor.uninitialized([q.rows, d]) { out in
+            q.data.withUnsafeBufferPointer { qp in
+                qkv.data.withUnsafeBufferPointer { kvp in
+                    nonisolated(unsafe) let base = kvp.baseAddress!
+                    Ops.attention(q: qp.baseAddress!, ldq: 3 * d, segments: querySegments, heads: heads, headDim: hd,
+                                  keys: { base + texts.ranges[$0].lowerBound * 3 * d + d },
+                                  values: { base + texts.ranges[$0].lowerBound * 3 * d + 2 * d },
+                                  keyCount: { texts.ranges[$0].count }, ldkv: 3 * d, out: out.baseAddress!, ldo: d)
                 }
             }
-            attentionOutput = crossOutput(crossContext, attentionOutput)
         }
-
-        var inter = intermediate(attentionOutput)
-        activation.apply(&inter)
-        return output(inter, attentionOutput)
+        var attentionOutput = selfOutput(context, firstTokensOnly ? gatherRows(h, texts.firstRows) : h)
+        if let image {
+            // crossattention: the image tokens' keys and values are projected here, once per image
+            // and layer, as BlipTextSelfAttention does with encoder_hidden_states; all of an image's
+            // texts are one query segment against them (one gemm per head, nothing copied per text).
+            let kv = crossKV!(image.hidden)
+            let segments = image.textsOfImage.enumerated().map { i, t in
+                (rows: firstTokensOnly ? t : texts.rows(of: t), image: i)
+            }
+            attentionOutput = crossAttention(attentionOutput, kv: kv, tokens: image.tokens, segments: segments)
+        }
+        return feedForward(attentionOutput)
     }
+
+    /// crossattention (BlipTextAttention with is_cross_attention): LayerNorm(dense(softmax(q·Kᵀ/√hd)·V)
+    /// + x) with q = query(x) and K, V from `kv` ([images·tokens, 2·hidden], [K | V] per token).
+    /// Segment s's query rows all see every token of its image; there is no mask (the image has no
+    /// padding), so how rows are grouped into segments changes nothing but the gemm shapes.
+    func crossAttention(_ x: Tensor, kv: Tensor, tokens n: Int, segments: [(rows: Range<Int>, image: Int)]) -> Tensor {
+        let d = hidden, hd = hidden / heads
+        let q = crossQuery!(x)
+        let context = Tensor.uninitialized([x.rows, d]) { out in
+            q.data.withUnsafeBufferPointer { qp in
+                kv.data.withUnsafeBufferPointer { kvp in
+                    nonisolated(unsafe) let base = kvp.baseAddress!
+                    Ops.attention(q: qp.baseAddress!, ldq: d, segments: segments.map(\.rows), heads: heads, headDim: hd,
+                                  keys: { base + segments[$0].image * n * 2 * d }, values: { base + segments[$0].image * n * 2 * d + d },
+                                  keyCount: { _ in n }, ldkv: 2 * d, out: out.baseAddress!, ldo: d)
+                }
+            }
+        }
+        return crossOutput!(context, x)
+    }
+
+    /// intermediate (dense, activation) then output (LayerNorm(dense(·) + x)).
+    func feedForward(_ x: Tensor) -> Tensor {
+        var inter = intermediate(x)
+        activation.apply(&inter)
+        return output(inter, x)
+    }
+}
+
+/// Rows `rows` of a [n, d] matrix, in that order.
+func gatherRows(_ x: Tensor, _ rows: [Int]) -> Tensor {
+    let d = x.lastDim
+    return Tensor(shape: [rows.count, d], data: rows.flatMap { x.data[($0 * d)..<(($0 + 1) * d)] })
 }
 
 struct BLIPTextModel: Sendable {
@@ -167,15 +264,16 @@ struct BLIPTextModel: Sendable {
         BLIPKVCache(layers: layers.count, rows: rows, capacity: capacity, dim: config.hiddenSize)
     }
 
-    /// Cross-attention keys/values of image hidden states [images·tokens, encoder_hidden].
+    /// Cross-attention keys/values of image hidden states [images·tokens, encoder_hidden], every
+    /// layer's, for a decoder that reads them at every step.
     func crossKV(imageEmbeds: Tensor, tokens: Int) -> BLIPCrossKV {
         BLIPCrossKV(perLayer: layers.map { $0.crossKV!(imageEmbeds) }, tokens: tokens, hidden: config.hiddenSize)
     }
 
     /// last_hidden_state [rows·tq, hidden] for `ids` (rows × tq) appended to `cache`.
-    /// - causal: the decoder's causal mask (is_decoder=True); otherwise bidirectional.
-    /// - keyLengths: valid (unpadded) length of each row, for right-padded encoder batches.
-    func callAsFunction(_ ids: [Int], rows: Int, tq: Int, cache: BLIPKVCache, causal: Bool, keyLengths: [Int]? = nil,
+    /// - causal: the decoder's causal mask (is_decoder=True); otherwise bidirectional. (Encoder
+    ///   passes over texts of different lengths go through `encode` instead, without padding.)
+    func callAsFunction(_ ids: [Int], rows: Int, tq: Int, cache: BLIPKVCache, causal: Bool,
                         cross: (kv: BLIPCrossKV, imageOfRow: [Int])?) throws -> Tensor {
         precondition(ids.count == rows * tq && cache.rows == rows, "text model: \(ids.count) ids for \(rows)×\(tq), cache rows \(cache.rows)")
         let start = cache.length
@@ -185,16 +283,31 @@ struct BLIPTextModel: Sendable {
         guard ids.allSatisfy({ $0 >= 0 && $0 < config.vocabSize }) else {
             throw BLIPError.invalidInput("token id outside vocab_size \(config.vocabSize)")
         }
-        let visible: (Int, Int) -> Int = { r, i in
-            var n = causal ? start + i + 1 : start + tq
-            if let kl = keyLengths { n = min(n, kl[r]) }
-            return n
-        }
+        let visible: (Int, Int) -> Int = { _, i in causal ? start + i + 1 : start + tq }
         var h = embeddings(ids, tq: tq, start: start)
         for (l, layer) in layers.enumerated() {
             h = layer(h, layer: l, rows: rows, tq: tq, cache: cache, visible: visible, cross: cross)
         }
         cache.length = start + tq
+        return h
+    }
+
+    /// last_hidden_state of packed texts, [Σ lengths, hidden], or with `firstTokensOnly` only each
+    /// text's [CLS] row of it, [texts, hidden] (the last layer computes only those). Each text
+    /// attends to all of its own tokens (bidirectional), and with `image` to all tokens of its
+    /// image: equal, row for row, to a right-padded batch with its padding mask.
+    func encode(_ texts: BLIPPackedTexts, image: BLIPImageContext?, firstTokensOnly: Bool = false) throws -> Tensor {
+        guard texts.ranges.allSatisfy({ $0.count <= embeddings.maxPositions }) else {
+            throw BLIPError.invalidInput("text exceeds max_position_embeddings \(embeddings.maxPositions)")
+        }
+        guard texts.ids.allSatisfy({ $0 >= 0 && $0 < config.vocabSize }) else {
+            throw BLIPError.invalidInput("token id outside vocab_size \(config.vocabSize)")
+        }
+        precondition(image.map { $0.textsOfImage.count * $0.tokens == $0.hidden.rows } ?? true, "encode: image rows")
+        var h = embeddings(texts.ids, positions: texts.positions)
+        for (l, layer) in layers.enumerated() {
+            h = layer.encode(h, texts: texts, image: image, firstTokensOnly: firstTokensOnly && l == layers.count - 1)
+        }
         return h
     }
 }
