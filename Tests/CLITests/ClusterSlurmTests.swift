@@ -49,7 +49,7 @@ final class ClusterSlurmTests: XCTestCase {
         p.environment = environment
         // A file, not a pipe: the daemons `start` leaves running would hold a pipe open for ever.
         let log = dir.appendingPathComponent("shell-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         defer { try? handle.close(); try? FileManager.default.removeItem(at: log) }
         p.standardOutput = handle
