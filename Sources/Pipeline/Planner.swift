@@ -105,7 +105,8 @@ struct Planner: Sendable {
     private func hash(_ spool: PlanSpool, plan: inout Plan) throws {
         // Each task keeps its own cache (one writer per file, and no WAL on a shared file system).
         let cache = try? HashCache(directory: config.outputDirectory,
-                                   name: task.map { "hash-cache-t\($0.index)of\($0.count).sqlite" } ?? "hash-cache.sqlite", wal: task == nil)
+                                   name: task.map { "hash-cache-t\($0.index)of\($0.count).sqlite" } ?? "hash-cache.sqlite", wal: task == nil,
+                                   readOthers: true)
         let hashedFiles = ParallelMap.Counter()
         let force = force
         var last = ""

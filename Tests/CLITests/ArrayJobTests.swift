@@ -147,6 +147,8 @@ final class ArrayJobTests: XCTestCase {
         XCTAssertEqual(figures["new"], 3)
         XCTAssertEqual(figures["processed"], 3)
         XCTAssertEqual(figures["changed"], 0)
+        // Files another task hashed last night come from its cache: only the new files are read.
+        XCTAssertEqual(figures["hashed"], 3)
         XCTAssertTrue([0, 1].contains(try runCapfiltRelease(["run", s.path, "--quiet"]).code))
         XCTAssertEqual(try runCapfilt(["catalog", out.path], binary: RefreshPropertyTests.binary).code, 0)
         XCTAssertEqual(try ArrayJobCorpus.rows(out.appendingPathComponent("catalog.sqlite")),
