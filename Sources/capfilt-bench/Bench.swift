@@ -40,6 +40,7 @@ struct ModelBenchOptions: ParsableArguments {
         BLAS.setThreads(threads)
         let label = self.label ?? "Swift/OpenBLAS \(BLAS.coreName)"
         print("== \(title) bench: \(label), \(BLAS.threads) threads, OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+        print("   host: \(hostCPU())")
     }
 
     /// The PyTorch side's figures by key, and the name to print over them.
@@ -71,4 +72,18 @@ extension SplitMix64 {
 /// A tensor of benchmark values from `g`.
 func benchTensor(_ shape: [Int], _ g: inout SplitMix64) -> Tensor {
     Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in g.benchFloat() })
+}
+
+/// The CPU as /proc/cpuinfo names it: hosts differ (Zen 4 is `cpu family 25`, Zen 5 `26`), and their
+/// ratios are not comparable.
+func hostCPU() -> String {
+    let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    func field(_ name: String) -> String? {
+        info.split(separator: "\n").first { $0.hasPrefix(name) }?.split(separator: ":", maxSplits: 1).last
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+    let flags = Set((field("flags") ?? "").split(separator: " ").map(String.init))
+    let isa = ["avx2", "avx512f", "avx512_bf16", "amx_tile"].filter(flags.contains).joined(separator: " ")
+    return "\(field("model name") ?? "?"), cpu family \(field("cpu family") ?? "?"), model \(field("model") ?? "?"), "
+        + "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(isa)"
 }
