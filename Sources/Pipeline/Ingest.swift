@@ -156,12 +156,6 @@ public enum Ingest {
         }
     }
 
-    static func listFolder(_ root: URL, include: [String], exclude: [String], requireMatches: Bool = false) throws -> [String] {
-        var out: [String] = []
-        try forEachFile(root, include: include, exclude: exclude, requireMatches: requireMatches) { out.append($0) }
-        return out.sorted()
-    }
-
     /// Calls `visit` with each file under `root` that the patterns take, in walk order.
     static func forEachFile(_ root: URL, include: [String], exclude: [String], requireMatches: Bool = false,
                             _ visit: (String) throws -> Void) throws {

@@ -74,7 +74,6 @@ final class PlanSpool: InputSink, @unchecked Sendable {
                 try s.stepToEnd()
             }
         }
-        try selectRow.bind([])
     }
 
     // MARK: what the shards hold

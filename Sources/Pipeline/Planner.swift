@@ -63,7 +63,9 @@ struct Planner: Sendable {
         try store.deleteOlder(try spool.store(from: store))
         try spool.db.transaction {
             try spool.forEachGroup { hash, items, size in
-                guard let order = decide(merge(items, hash: hash, size: size, plan: &plan), previous: try spool.stored(hash), plan: &plan) else { return }
+                plan.unique += 1
+                plan.duplicates += items.count - 1
+                guard let order = decide(merge(items, hash: hash, size: size), previous: try spool.stored(hash), plan: &plan) else { return }
                 try spool.addTodo(order)
                 plan.toProcess += 1
                 if order.from > 0 { plan.reused += 1 }
@@ -132,23 +134,20 @@ struct Planner: Sendable {
 
     /// The same bytes under several names are one input: the first name (in path order) is its name, and
     /// it keeps every name's web texts.
-    func merge(_ items: [InputItem], hash: String, size: Int?, plan: inout Plan) -> WorkOrder {
+    func merge(_ items: [InputItem], hash: String, size: Int?) -> WorkOrder {
         var order = WorkOrder(input: items[0], contentHash: hash, sizeBytes: size, stageKeys: [], previous: nil, from: 0)
         for item in items.dropFirst() {
             for w in item.webTexts where !order.input.webTexts.contains(where: { $0.text == w.text && $0.id == w.id }) {
                 order.input.webTexts.append(w)
             }
         }
-        plan.unique += 1
-        plan.duplicates += items.count - 1
         return order
     }
 
     /// A work order read back from the spool, as `plan` decided it.
     func order(hash: String, from: Int, stageKeys: [String], spool: PlanSpool) throws -> WorkOrder {
         let (items, size) = try spool.group(hash)
-        var scratch = Plan()
-        var order = merge(items, hash: hash, size: size, plan: &scratch)
+        var order = merge(items, hash: hash, size: size)
         order.from = from
         order.stageKeys = stageKeys
         order.previous = try spool.stored(hash)

@@ -165,19 +165,15 @@ public final class ShardStore {
     /// Every source the output holds, by content hash; duplicates left by an interrupted retry are
     /// resolved here (the newest row wins, older ones are deleted).
     public func index() throws -> [String: IndexedSource] {
-        var result: [String: (IndexedSource, String)] = [:]
-        var older: [(hash: String, shard: String)] = []
-        try forEachSource { hash, entry, created in
-            if let (old, oldCreated) = result[hash] {
-                let (keep, drop) = created >= oldCreated ? (entry, old) : (old, entry)
-                older.append((hash, drop.shard))
-                result[hash] = (keep, max(created, oldCreated))
-            } else {
-                result[hash] = (entry, created)
-            }
-        }
+        let older = try superseded()
         try deleteOlder(older)
-        return result.mapValues { $0.0 }
+        // A task cannot delete them: they are left out instead.
+        let lost = Set(older.map { "\($0.hash)\n\($0.shard)" })
+        var result: [String: IndexedSource] = [:]
+        try forEachSource { hash, entry, _ in
+            if !lost.contains("\(hash)\n\(entry.shard)") { result[hash] = entry }
+        }
+        return result
     }
 
     /// Deletes the rows that lost to a newer one of the same bytes. Tasks leave them (another task's
