@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev \
-                libopenblas-dev libsqlite3-dev sqlite3 pkg-config \
+                libopenblas-dev libdnnl-dev libsqlite3-dev sqlite3 pkg-config \
                 libarchive-dev chromium ffmpeg slurm-wlm munge
 BENCH_PACKAGES := python3-venv
 RELEASE_BIN := .build/release

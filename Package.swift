@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// FFmpeg, OpenBLAS and SQLite come from Debian's -dev packages (`make deps`); each is one
+// FFmpeg, OpenBLAS, oneDNN and SQLite come from Debian's -dev packages (`make deps`); each is one
 // system-library target whose modulemap links the libraries and whose shim.h exposes what Swift
 // cannot import (function-like macros). Swift code reaches them only through one wrapper per library.
 let package = Package(
@@ -21,12 +21,13 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
+        .systemLibrary(name: "COneDNN", path: "Sources/COneDNN"),
 
         // The core modules and Demo compile in the Swift 6 language mode (complete concurrency checking);
         // the default below (5) is left to the CLI, the bench and the tests.
         .target(name: "Media", dependencies: ["CFFmpeg"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: [.swiftLanguageMode(.v6)]),
-        .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "COneDNN"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "Models", dependencies: ["Tensor"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "Pipeline", dependencies: [
             "Media", "Store", "Models", "Tensor",

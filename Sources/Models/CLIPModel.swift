@@ -21,6 +21,8 @@ public final class CLIPModel: Sendable {
     public let batchSize: Int
     /// exp(logit_scale), the factor between cosine similarity and logits.
     public let logitScale: Float
+    /// The precision of the linear layers' products (`precision:` in a pipeline).
+    public let precision: Precision
 
     let vision: CLIPVisionTransformer
     let text: CLIPTextTransformer
@@ -30,13 +32,14 @@ public final class CLIPModel: Sendable {
     public var embeddingDimension: Int { config.projectionDim }
 
     init(config: CLIPConfig, tokenizer: CLIPTokenizer, processor: CLIPImageProcessor, weights: WeightStore,
-         modelID: String, batchSize: Int) throws {
+         modelID: String, batchSize: Int, precision: Precision) throws {
         self.config = config
         self.tokenizer = tokenizer
         self.processor = processor
         self.modelID = modelID
         self.batchSize = batchSize
-        let vb = weights.root()
+        self.precision = precision
+        let vb = weights.root(precision: precision)
         vision = try CLIPVisionTransformer(vb.scope("vision_model"), config: config.visionConfig)
         text = try CLIPTextTransformer(vb.scope("text_model"), config: config.textConfig)
         visualProjection = try Linear(vb.scope("visual_projection"), inFeatures: config.visionConfig.hiddenSize,
@@ -51,7 +54,7 @@ public final class CLIPModel: Sendable {
         try weights.assertAllUsed()
     }
 
-    public static func load(directory: URL, batchSize: Int = 32) throws -> CLIPModel {
+    public static func load(directory: URL, batchSize: Int = 32, precision: Precision = .fp32) throws -> CLIPModel {
         let folder = CheckpointFolder(directory)
         let config = try CLIPConfig.load(folder.configURL)
         try folder.requireWeights()
@@ -62,7 +65,7 @@ public final class CLIPModel: Sendable {
         }
         let processor = try CLIPImageProcessor(directory: directory)
         return try CLIPModel(config: config, tokenizer: tokenizer, processor: processor, weights: try folder.weights(),
-                             modelID: try folder.modelID(), batchSize: batchSize)
+                             modelID: try folder.modelID(), batchSize: batchSize, precision: precision)
     }
 
     // MARK: - Images

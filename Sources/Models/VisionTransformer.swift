@@ -39,8 +39,9 @@ struct VisionEmbeddings: Sendable {
         numPatches = (config.imageSize / p) * (config.imageSize / p)
         let positions = numPatches + 1
         let conv = try vb.tensor("patch_embedding.weight", shape: [d, c, p, p])
-        patchEmbedding = Linear(weight: conv.reshaped([d, c * p * p]),
-                                bias: config.patchEmbeddingBias ? try vb.tensor("patch_embedding.bias", shape: [d]) : nil)
+        patchEmbedding = try Linear(weight: conv.reshaped([d, c * p * p]),
+                                    bias: config.patchEmbeddingBias ? try vb.tensor("patch_embedding.bias", shape: [d]) : nil,
+                                    precision: vb.precision)
         if config.embeddingsAsParameters {
             classEmbedding = try vb.tensor("class_embedding", shape: [1, 1, d]).reshaped([d])
             positionEmbedding = try vb.tensor("position_embedding", shape: [1, positions, d]).reshaped([positions, d])

@@ -2,21 +2,70 @@
 // time, so a model either builds completely or fails naming the offending tensor.
 
 public struct Linear: Sendable {
-    public let weight: Tensor   // [out, in]
+    enum Storage: Sendable {
+        case fp32(Tensor)
+        case bf16(BF16Matrix)
+    }
+
+    let storage: Storage
     public let bias: Tensor?
 
+    /// Loads `weight` [out, in] and `bias` [out], in the builder's precision.
     public init(_ vb: VarBuilder, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
-        weight = try vb.tensor("weight", shape: [outFeatures, inFeatures])
-        self.bias = bias ? try vb.tensor("bias", shape: [outFeatures]) : nil
+        let weight = try vb.tensor("weight", shape: [outFeatures, inFeatures])
+        try self.init(weight: weight, bias: bias ? try vb.tensor("bias", shape: [outFeatures]) : nil, precision: vb.precision)
     }
 
     public init(weight: Tensor, bias: Tensor?) {
-        self.weight = weight
+        storage = .fp32(weight)
         self.bias = bias
     }
 
+    /// A layer from tensors already in hand (fused projections, tied decoders). In bf16 only the
+    /// rounded copy is kept and the product's primitive is made now, so a host oneDNN cannot serve
+    /// fails at load; the bias stays fp32 (it is added to the fp32 accumulator).
+    public init(weight: Tensor, bias: Tensor?, precision: Precision) throws {
+        precondition(weight.rank == 2, "linear: weight must be 2-D, got \(weight.shape)")
+        switch precision {
+        case .fp32:
+            storage = .fp32(weight)
+        case .bf16:
+            _ = try OneDNN.matmul(k: weight.shape[1], n: weight.shape[0], bias: bias != nil)
+            storage = .bf16(BF16Matrix(weight))
+        }
+        self.bias = bias
+    }
+
+    public var precision: Precision {
+        if case .bf16 = storage { return .bf16 }
+        return .fp32
+    }
+
+    /// The weight [out, in] in fp32 (in bf16, the rounded values widened: a copy).
+    public var weight: Tensor {
+        switch storage {
+        case let .fp32(w): return w
+        case let .bf16(w): return w.widened
+        }
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        Ops.linear(x, weight: weight, bias: bias)
+        switch storage {
+        case let .fp32(w):
+            return Ops.linear(x, weight: w, bias: bias)
+        case let .bf16(w):
+            precondition(x.lastDim == w.columns, "linear: input features \(x.lastDim) != weight in \(w.columns)")
+            var shape = x.shape
+            shape[shape.count - 1] = w.rows
+            if x.rows == 0 { return Tensor.zeros(shape) }
+            do {
+                return try OneDNN.linear(x, weight: w, bias: bias, shape: shape)
+            } catch {
+                // Shapes were checked above and this shape's primitive was made at load, so a failure
+                // here is a fault of the environment (memory), not of the input.
+                fatalError("\(error)")
+            }
+        }
     }
 }
 

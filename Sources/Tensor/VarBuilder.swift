@@ -54,7 +54,7 @@ public final class WeightStore: @unchecked Sendable {
     public var names: [String] { owner.keys.sorted() }
     private var fileDescription: String { files.map(\.fileName).joined(separator: ", ") }
 
-    public func root() -> VarBuilder { VarBuilder(store: self, prefix: "") }
+    public func root(precision: Precision = .fp32) -> VarBuilder { VarBuilder(store: self, prefix: "", precision: precision) }
 
     /// Tensors a checkpoint may carry that the model legitimately does not read (e.g. the
     /// non-persistent `position_ids` buffers older transformers versions saved).
@@ -96,10 +96,18 @@ public final class WeightStore: @unchecked Sendable {
 public struct VarBuilder: Sendable {
     public let store: WeightStore
     public let prefix: String
+    /// The precision `Linear` layers built from this view keep their weights in.
+    public var precision: Precision = .fp32
+
+    public init(store: WeightStore, prefix: String, precision: Precision = .fp32) {
+        self.store = store
+        self.prefix = prefix
+        self.precision = precision
+    }
 
     public func path(_ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
 
-    public func scope(_ name: String) -> VarBuilder { VarBuilder(store: store, prefix: path(name)) }
+    public func scope(_ name: String) -> VarBuilder { VarBuilder(store: store, prefix: path(name), precision: precision) }
     public func scope(_ index: Int) -> VarBuilder { scope(String(index)) }
 
     /// The tensor `prefix.name`, which must have exactly `shape`.

@@ -36,11 +36,15 @@ struct ModelBenchOptions: ParsableArguments {
     @Option(help: "Label for this run (e.g. the kernel family).")
     var label: String?
 
+    @Option(help: "Precision of the models' linear layers: fp32 (OpenBLAS) or bf16 (oneDNN).")
+    var precision: Precision = .fp32
+
     func start(_ title: String) {
         BLAS.setThreads(threads)
         let label = self.label ?? "Swift/OpenBLAS \(BLAS.coreName)"
         print("== \(title) bench: \(label), \(BLAS.threads) threads, OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
         print("   host: \(hostCPU())")
+        if precision == .bf16 { print("   precision: bf16 linear layers through oneDNN (\(OneDNN.isa))") }
     }
 
     /// The PyTorch side's figures by key, and the name to print over them.
@@ -87,3 +91,5 @@ func hostCPU() -> String {
     return "\(field("model name") ?? "?"), cpu family \(field("cpu family") ?? "?"), model \(field("model") ?? "?"), "
         + "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(isa)"
 }
+
+extension Precision: ExpressibleByArgument {}

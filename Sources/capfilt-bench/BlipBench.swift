@@ -39,7 +39,7 @@ struct BlipBench: ParsableCommand {
     func run() throws {
         options.start("BLIP")
         let root = URL(fileURLWithPath: model)
-        let cap = try BLIPCaptioner.load(directory: root.appendingPathComponent("caption"), batchSize: 8)
+        let cap = try BLIPCaptioner.load(directory: root.appendingPathComponent("caption"), batchSize: 8, precision: options.precision)
         let s = cap.config.visionConfig.imageSize
         var g = SplitMix64(seed: 1)
         let px8 = benchTensor([8, 3, s, s], &g)
@@ -93,7 +93,7 @@ struct BlipBench: ParsableCommand {
         try measure("nucleus3_b1", "captions/s, nucleus N=3 per image, batch 1", items: 3) { _ = try cap.generate(pixelValues: px1, settings: nucleus3) }
         try measure("beam3x3_b1", "captions/s, beam 3 returning 3, batch 1", items: 3) { _ = try cap.generate(pixelValues: px1, settings: beam3x3) }
 
-        let itm = try BLIPRetrieval.load(directory: root.appendingPathComponent("itm"))
+        let itm = try BLIPRetrieval.load(directory: root.appendingPathComponent("itm"), precision: options.precision)
         let texts = ["a photo of a cat sitting on a wooden table", "two dogs playing in the snow",
                      "a red car parked beside a river", "an aerial view of a city at night"]
         let px2 = Tensor(shape: [2, 3, s, s], data: Array(px8.data[0..<(2 * 3 * s * s)]))

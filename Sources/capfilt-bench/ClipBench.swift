@@ -35,7 +35,7 @@ struct ClipBench: ParsableCommand {
         print(String(format: "sgemm 1600×3072×768 (ViT-B/32 MLP at batch 32): %.1f GFLOP/s", gflops))
 
         if ops { try opBreakdown() }
-        let clip = try CLIPModel.load(directory: URL(fileURLWithPath: model), batchSize: 32)
+        let clip = try CLIPModel.load(directory: URL(fileURLWithPath: model), batchSize: 32, precision: options.precision)
         let s = clip.config.visionConfig.imageSize
         var g = SplitMix64(seed: 1)
         let px32 = benchTensor([32, 3, s, s], &g)

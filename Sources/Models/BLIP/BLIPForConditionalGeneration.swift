@@ -22,19 +22,22 @@ public final class BLIPCaptioner: Sendable {
     public let modelID: String
     /// Images per vision/decoder batch.
     public let batchSize: Int
+    /// The precision of the linear layers' products (`precision:` in a pipeline).
+    public let precision: Precision
 
     let vision: BLIPVisionModel
     let decoder: BLIPTextModel
     let head: BLIPTextLMHead
 
     init(config: BLIPConfig, tokenizer: BertTokenizer, processor: BLIPImageProcessor, weights: WeightStore,
-         modelID: String, batchSize: Int) throws {
+         modelID: String, batchSize: Int, precision: Precision) throws {
         self.config = config
         self.tokenizer = tokenizer
         self.processor = processor
         self.modelID = modelID
         self.batchSize = batchSize
-        let vb = weights.root()
+        self.precision = precision
+        let vb = weights.root(precision: precision)
         vision = try BLIPVisionModel(vb.scope("vision_model"), config: config.visionConfig)
         guard config.textConfig.isDecoder else {
             throw BLIPError.invalidConfig(file: "config.json", detail: "text_config.is_decoder is false: the captioning decoder needs cross-attention")
@@ -45,10 +48,10 @@ public final class BLIPCaptioner: Sendable {
         try weights.assertAllUsed()
     }
 
-    public static func load(directory: URL, batchSize: Int = 8) throws -> BLIPCaptioner {
+    public static func load(directory: URL, batchSize: Int = 8, precision: Precision = .fp32) throws -> BLIPCaptioner {
         let (config, tokenizer, processor, weights, id) = try BLIPFolder.open(directory)
         return try BLIPCaptioner(config: config, tokenizer: tokenizer, processor: processor, weights: weights,
-                                 modelID: id, batchSize: max(1, batchSize))
+                                 modelID: id, batchSize: max(1, batchSize), precision: precision)
     }
 
     // MARK: - Forward passes (also what the golden tests check)

@@ -13,6 +13,8 @@ public final class BLIPRetrieval: Sendable {
     /// "<folder name>-<12 hex digits>", as BLIPCaptioner.modelID and CLIPModel.modelID.
     public let modelID: String
     public let batchSize: Int
+    /// The precision of the linear layers' products (`precision:` in a pipeline).
+    public let precision: Precision
 
     let vision: BLIPVisionModel
     let textEncoder: BLIPTextModel
@@ -21,13 +23,14 @@ public final class BLIPRetrieval: Sendable {
     let itmHead: Linear
 
     init(config: BLIPConfig, tokenizer: BertTokenizer, processor: BLIPImageProcessor, weights: WeightStore,
-         modelID: String, batchSize: Int) throws {
+         modelID: String, batchSize: Int, precision: Precision) throws {
         self.config = config
         self.tokenizer = tokenizer
         self.processor = processor
         self.modelID = modelID
         self.batchSize = batchSize
-        let vb = weights.root()
+        self.precision = precision
+        let vb = weights.root(precision: precision)
         let t = config.textConfig, v = config.visionConfig
         guard t.isDecoder else {
             throw BLIPError.invalidConfig(file: "config.json", detail: "text_config.is_decoder is false: ITM needs the cross-attention layers")
@@ -40,10 +43,10 @@ public final class BLIPRetrieval: Sendable {
         try weights.assertAllUsed()
     }
 
-    public static func load(directory: URL, batchSize: Int = 8) throws -> BLIPRetrieval {
+    public static func load(directory: URL, batchSize: Int = 8, precision: Precision = .fp32) throws -> BLIPRetrieval {
         let (config, tokenizer, processor, weights, id) = try BLIPFolder.open(directory)
         return try BLIPRetrieval(config: config, tokenizer: tokenizer, processor: processor, weights: weights,
-                                 modelID: id, batchSize: max(1, batchSize))
+                                 modelID: id, batchSize: max(1, batchSize), precision: precision)
     }
 
     /// The texts' ids as BlipProcessor(text=...) gives them, packed back to back: the padding that

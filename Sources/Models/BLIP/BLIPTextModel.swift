@@ -124,8 +124,8 @@ struct BLIPTextLayer: Sendable {
         let q = try Linear(vb.scope("attention.self.query"), inFeatures: d, outFeatures: d)
         let k = try Linear(vb.scope("attention.self.key"), inFeatures: d, outFeatures: d)
         let v = try Linear(vb.scope("attention.self.value"), inFeatures: d, outFeatures: d)
-        selfQKV = Linear(weight: Tensor(shape: [3 * d, d], data: q.weight.data + k.weight.data + v.weight.data),
-                         bias: Tensor(shape: [3 * d], data: q.bias!.data + k.bias!.data + v.bias!.data))
+        selfQKV = try Linear(weight: Tensor(shape: [3 * d, d], data: q.weight.data + k.weight.data + v.weight.data),
+                             bias: Tensor(shape: [3 * d], data: q.bias!.data + k.bias!.data + v.bias!.data), precision: vb.precision)
         selfOutput = try BLIPTextResidualOutput(vb.scope("attention.output"), inFeatures: d, hidden: d, eps: c.layerNormEps)
         // BlipTextLayer builds cross-attention only for is_decoder configs (both BLIP heads use them).
         if c.isDecoder {
@@ -133,8 +133,8 @@ struct BLIPTextLayer: Sendable {
             crossQuery = try Linear(vb.scope("crossattention.self.query"), inFeatures: d, outFeatures: d)
             let ck = try Linear(vb.scope("crossattention.self.key"), inFeatures: e, outFeatures: d)
             let cv = try Linear(vb.scope("crossattention.self.value"), inFeatures: e, outFeatures: d)
-            crossKV = Linear(weight: Tensor(shape: [2 * d, e], data: ck.weight.data + cv.weight.data),
-                             bias: Tensor(shape: [2 * d], data: ck.bias!.data + cv.bias!.data))
+            crossKV = try Linear(weight: Tensor(shape: [2 * d, e], data: ck.weight.data + cv.weight.data),
+                                 bias: Tensor(shape: [2 * d], data: ck.bias!.data + cv.bias!.data), precision: vb.precision)
             crossOutput = try BLIPTextResidualOutput(vb.scope("crossattention.output"), inFeatures: d, hidden: d, eps: c.layerNormEps)
         } else {
             crossQuery = nil
@@ -333,7 +333,7 @@ struct BLIPTextLMHead: Sendable {
         if tie {
             if vb.contains("decoder.weight") { _ = try vb.tensor("decoder.weight", shape: [v, d]) }
             if vb.contains("decoder.bias") { _ = try vb.tensor("decoder.bias", shape: [v]) }
-            decoder = Linear(weight: wordEmbeddings, bias: bias)
+            decoder = try Linear(weight: wordEmbeddings, bias: bias, precision: vb.precision)
         } else {
             decoder = try Linear(vb.scope("decoder"), inFeatures: d, outFeatures: v)
         }

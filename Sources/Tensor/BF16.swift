@@ -1,0 +1,70 @@
+// bfloat16 storage for `precision: bf16`: the top 16 bits of an fp32, rounded to nearest even as
+// torch's `.to(torch.bfloat16)` does. Weights are rounded once at load; activations per product.
+
+/// The number format a model stage's matrix products run in. Everything else (layer norms,
+/// softmax, attention's products, embeddings) stays fp32 either way.
+public enum Precision: String, Sendable, CaseIterable, Codable {
+    case fp32
+    case bf16
+}
+
+public enum BF16 {
+    /// fp32 → bf16 bits, round to nearest even; NaN stays a (quiet) NaN.
+    @inline(__always)
+    public static func round(_ x: Float) -> UInt16 {
+        let u = x.bitPattern
+        if x.isNaN { return UInt16(truncatingIfNeeded: u >> 16) | 0x0040 }
+        return UInt16(truncatingIfNeeded: (u &+ 0x7FFF &+ ((u >> 16) & 1)) >> 16)
+    }
+
+    @inline(__always)
+    public static func widen(_ b: UInt16) -> Float { Float(bitPattern: UInt32(b) << 16) }
+
+    /// Rounds `source` into `out` (same count), 16 lanes at a time.
+    public static func round(_ source: [Float], into out: inout [UInt16]) {
+        precondition(out.count == source.count)
+        source.withUnsafeBufferPointer { s in
+            out.withUnsafeMutableBufferPointer { o in
+                typealias V = SIMD16<UInt32>
+                let n = s.count, vec = n & ~15
+                let src = UnsafeRawPointer(s.baseAddress!)
+                var i = 0
+                while i < vec {
+                    let u = src.loadUnaligned(fromByteOffset: i * 4, as: V.self)
+                    // NaNs cannot come out of a finite forward pass; the scalar tail and `round(_:)`
+                    // handle them, and a NaN here would still round to a NaN or an infinity.
+                    let r = (u &+ 0x7FFF &+ ((u &>> 16) & 1)) &>> 16
+                    UnsafeMutableRawPointer(o.baseAddress! + i).storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: r), as: SIMD16<UInt16>.self)
+                    i += 16
+                }
+                while i < n { o[i] = round(s[i]); i += 1 }
+            }
+        }
+    }
+}
+
+/// A [rows, columns] row-major bf16 matrix (an nn.Linear weight, [out, in]). A class so that a
+/// model's copies of a layer share one buffer.
+public final class BF16Matrix: Sendable {
+    public let rows: Int
+    public let columns: Int
+    private let bits: [UInt16]
+
+    public init(_ t: Tensor) {
+        precondition(t.rank == 2, "BF16Matrix: a 2-D tensor, got \(t.shape)")
+        rows = t.shape[0]
+        columns = t.shape[1]
+        var b = [UInt16](repeating: 0, count: t.count)
+        BF16.round(t.data, into: &b)
+        bits = b
+    }
+
+    /// The rounded values back in fp32 (for fusing layers and for tests).
+    public var widened: Tensor {
+        Tensor(shape: [rows, columns], data: bits.map(BF16.widen))
+    }
+
+    func withUnsafePointer<R>(_ body: (UnsafePointer<UInt16>) throws -> R) rethrows -> R {
+        try bits.withUnsafeBufferPointer { try body($0.baseAddress!) }
+    }
+}
