@@ -65,7 +65,7 @@ public final class CLIPModel: Sendable {
         }
         let processor = try CLIPImageProcessor(directory: directory)
         return try CLIPModel(config: config, tokenizer: tokenizer, processor: processor, weights: try folder.weights(),
-                             modelID: try folder.modelID(), batchSize: batchSize, precision: precision)
+                             modelID: try folder.modelID() + precision.idSuffix, batchSize: batchSize, precision: precision)
     }
 
     // MARK: - Images

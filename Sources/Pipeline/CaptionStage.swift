@@ -7,7 +7,7 @@ import Store
 public struct CaptionConfig: StageConfig {
     public static let typeName = "caption"
     public static let keys = ["model", "strategy", "num_captions", "num_beams", "length_penalty", "early_stopping", "top_p", "top_k",
-                              "temperature", "repetition_penalty", "min_new_tokens", "max_new_tokens", "prompt", "seed", "batch"]
+                              "temperature", "repetition_penalty", "min_new_tokens", "max_new_tokens", "prompt", "seed", "batch", "precision"]
     public static let summary = "BLIP captions per frame (greedy, beam search, nucleus sampling)"
 
     public let name: String
@@ -48,7 +48,8 @@ public struct CaptionConfig: StageConfig {
         do { try s.validate() } catch { throw config.owner.error("\(config.owner.path): \(error)") }
         settings = s
         model = try ModelRef(kind: .blipCaption, node: try config.required("model"),
-                             batch: try config["batch"]?.int(min: 1, max: 256) ?? 8, context: context)
+                             batch: try config["batch"]?.int(min: 1, max: 256) ?? 8,
+                             precision: try ModelRef.precision(config), context: context)
         settingsJSON = String(decoding: (try? JSONEncoder.sorted.encode(s)) ?? Data(), as: UTF8.self)
     }
 

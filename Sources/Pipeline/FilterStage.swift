@@ -8,7 +8,7 @@ import Store
 /// two). Every probability is stored, kept or not, so a data engineer can re-threshold in SQL.
 public struct FilterConfig: StageConfig {
     public static let typeName = "filter"
-    public static let keys = ["model", "threshold", "origins", "top_k", "by", "itc", "batch"]
+    public static let keys = ["model", "threshold", "origins", "top_k", "by", "itc", "batch", "precision"]
     public static let summary = "BLIP ITM filter of web, subtitle and synthetic texts per frame (CapFilt)"
 
     public let name: String
@@ -32,7 +32,8 @@ public struct FilterConfig: StageConfig {
         if config["by"] != nil && topK == nil { throw config["by"]!.error("'by' ranks texts for top_k; set top_k too") }
         storeITC = try config["itc"]?.bool() ?? (rankBy == "itc")
         model = try ModelRef(kind: .blipRetrieval, node: try config.required("model"),
-                             batch: try config["batch"]?.int(min: 1, max: 256) ?? 8, context: context)
+                             batch: try config["batch"]?.int(min: 1, max: 256) ?? 8,
+                             precision: try ModelRef.precision(config), context: context)
     }
 
     public var fingerprint: String {

@@ -1,5 +1,6 @@
 import Foundation
 @preconcurrency import Models
+import Tensor
 
 /// A checkpoint a stage needs, as the pipeline file names it: what kind of model, which folder, its
 /// fingerprint id, and where the file names it (a model that cannot load is reported there).
@@ -24,20 +25,23 @@ public struct ModelRef: Sendable, Hashable {
     public var id: String
     /// Images per forward pass the stage asks for.
     public var batch: Int
+    /// The stage's `precision:` (fp32 unless it says bf16).
+    public var precision: Precision
     public var file: String
     public var line: Int
     public var column: Int
 
     /// Reads a stage's `model:` key and fingerprints the folder it names.
-    init(kind: Kind, node: SpecNode, batch: Int, context: StageBuildContext) throws {
+    init(kind: Kind, node: SpecNode, batch: Int, precision: Precision = .fp32, context: StageBuildContext) throws {
         self.kind = kind
         self.batch = batch
+        self.precision = precision
         directory = PipelineConfig.resolve(try node.string(), base: context.baseDirectory)
         let at = node.error("")
         file = at.file; line = at.line; column = at.column
         try ModelRef.checkType(kind: kind, directory: directory, node: node)
         do {
-            id = try ModelFingerprint.modelID(directory: directory)
+            id = try ModelFingerprint.modelID(directory: directory) + precision.idSuffix
         } catch {
             throw node.error("cannot load the \(kind.title) model in \(directory.path): \(error)")
         }
@@ -65,7 +69,13 @@ public struct ModelRef: Sendable, Hashable {
     func error(_ message: String) -> SpecError { SpecError(file: file, line: line, column: column, message: message) }
 
     /// Two stages on one folder share one loaded model.
-    var cacheKey: String { "\(kind.rawValue) \(directory.standardizedFileURL.path)" }
+    var cacheKey: String { "\(kind.rawValue) \(precision.rawValue) \(directory.standardizedFileURL.path)" }
+
+    /// A model stage's `precision:` key: fp32 (the default, equal to transformers within the golden
+    /// tolerances) or bf16 (linear layers through oneDNN; its cost in quality is in README).
+    static func precision(_ config: SpecMapping) throws -> Precision {
+        Precision(rawValue: try config["precision"]?.oneOf(Precision.allCases.map(\.rawValue)) ?? "fp32")!
+    }
 }
 
 /// Loads each checkpoint folder the pipeline names once per run, before any input is read, so a model
@@ -92,9 +102,9 @@ public final class ModelCache: Sendable {
             let r = byKey[key]!
             do {
                 switch r.kind {
-                case .clip: clips[key] = try CLIPModel.load(directory: r.directory, batchSize: r.batch)
-                case .blipCaption: captioners[key] = try BLIPCaptioner.load(directory: r.directory, batchSize: r.batch)
-                case .blipRetrieval: retrievals[key] = try BLIPRetrieval.load(directory: r.directory, batchSize: r.batch)
+                case .clip: clips[key] = try CLIPModel.load(directory: r.directory, batchSize: r.batch, precision: r.precision)
+                case .blipCaption: captioners[key] = try BLIPCaptioner.load(directory: r.directory, batchSize: r.batch, precision: r.precision)
+                case .blipRetrieval: retrievals[key] = try BLIPRetrieval.load(directory: r.directory, batchSize: r.batch, precision: r.precision)
                 }
             } catch {
                 throw r.error("cannot load the \(r.kind.title) model in \(r.directory.path): \(error)")

@@ -10,7 +10,7 @@ import Store
 /// re-threshold in SQL.
 public struct ScoreConfig: StageConfig {
     public static let typeName = "score"
-    public static let keys = ["model", "metric", "min", "top_k", "batch"]
+    public static let keys = ["model", "metric", "min", "top_k", "batch", "precision"]
     public static let summary = "contrastive similarity of every pair (CLIP or BLIP ITC cosine), optional minimum and top-k"
 
     public let name: String
@@ -25,8 +25,9 @@ public struct ScoreConfig: StageConfig {
         minimum = try config["min"]?.double(min: -1, max: 1)
         topK = try config["top_k"]?.int(min: 1)
         let batch = try config["batch"]?.int(min: 1, max: 1024) ?? 32
-        model = metric == "clip" ? try ModelRef(kind: .clip, node: try config.required("model"), batch: batch, context: context)
-                                 : try ModelRef(kind: .blipRetrieval, node: try config.required("model"), batch: min(batch, 64), context: context)
+        let precision = try ModelRef.precision(config)
+        model = metric == "clip" ? try ModelRef(kind: .clip, node: try config.required("model"), batch: batch, precision: precision, context: context)
+                                 : try ModelRef(kind: .blipRetrieval, node: try config.required("model"), batch: min(batch, 64), precision: precision, context: context)
     }
 
     public var fingerprint: String {

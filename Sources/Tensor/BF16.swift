@@ -6,6 +6,10 @@
 public enum Precision: String, Sendable, CaseIterable, Codable {
     case fp32
     case bf16
+
+    /// Appended to a model's id ("blip-base-0123456789ab+bf16"): texts and scores name the
+    /// precision that made them, and a stage's key changes with it. fp32 ids stay as they were.
+    public var idSuffix: String { self == .fp32 ? "" : "+" + rawValue }
 }
 
 public enum BF16 {

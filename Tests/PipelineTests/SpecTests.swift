@@ -121,6 +121,18 @@ extension SpecTests {
         assertSpecError(itm, line: 18, column: 12, contains: ["architectures BlipForImageTextRetrieval model"])
     }
 
+    func testPrecisionIsPerModelStageAndNamesTheModel() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let stage = good + "\n  - stage: score\n    model: \(root.path)/models/demo-clip\n    metric: clip\n"
+        assertSpecError(stage + "    precision: fp16\n", line: 20, column: 16, contains: ["must be one of: fp32, bf16"])
+        let fp32 = try parse(stage), bf16 = try parse(stage + "    precision: bf16\n")
+        let a = fp32.stages.last!.models[0], b = bf16.stages.last!.models[0]
+        XCTAssertEqual(a.precision, .fp32)
+        XCTAssertEqual(b.precision, .bf16)
+        XCTAssertEqual(b.id, a.id + "+bf16")
+        XCTAssertNotEqual(fp32.stages.last!.fingerprint, bf16.stages.last!.fingerprint, "a rerun in another precision redoes the stage")
+    }
+
     func testMissingManifestSaysNoSuchFile() {
         let url = URL(fileURLWithPath: "/nonexistent/alt.jsonl")
         XCTAssertThrowsError(try Ingest.collect([.manifest(path: url, format: .jsonl, pathField: "path", textField: "text", idField: "id")])) {

@@ -51,7 +51,7 @@ public final class BLIPCaptioner: Sendable {
     public static func load(directory: URL, batchSize: Int = 8, precision: Precision = .fp32) throws -> BLIPCaptioner {
         let (config, tokenizer, processor, weights, id) = try BLIPFolder.open(directory)
         return try BLIPCaptioner(config: config, tokenizer: tokenizer, processor: processor, weights: weights,
-                                 modelID: id, batchSize: max(1, batchSize), precision: precision)
+                                 modelID: id + precision.idSuffix, batchSize: max(1, batchSize), precision: precision)
     }
 
     // MARK: - Forward passes (also what the golden tests check)

@@ -46,7 +46,7 @@ public final class BLIPRetrieval: Sendable {
     public static func load(directory: URL, batchSize: Int = 8, precision: Precision = .fp32) throws -> BLIPRetrieval {
         let (config, tokenizer, processor, weights, id) = try BLIPFolder.open(directory)
         return try BLIPRetrieval(config: config, tokenizer: tokenizer, processor: processor, weights: weights,
-                                 modelID: id, batchSize: max(1, batchSize), precision: precision)
+                                 modelID: id + precision.idSuffix, batchSize: max(1, batchSize), precision: precision)
     }
 
     /// The texts' ids as BlipProcessor(text=...) gives them, packed back to back: the padding that
