@@ -35,12 +35,13 @@ extension Ops {
     /// Masked keys get probability exactly 0, which is what adding finfo.min before softmax gives
     /// in fp32 whenever at least one key is visible.
     ///
-    /// Two schedules with the same arithmetic (same gemms, same softmax):
-    /// - short sequences (CLIP's 50 image tokens, ≤ 77 text tokens): a head's gemms are too small
-    ///   for OpenBLAS to thread, so the (item, head) pairs are spread over threads here;
-    /// - long ones (BLIP's 577 image tokens): OpenBLAS threads each head's gemms itself, and doing
-    ///   pairs in parallel as well makes the caller threads fight over its pool (measured ~10×
-    ///   slower than the flops), so heads run one after another and only the softmax rows are split.
+    /// The (item, head) pairs are spread over threads, each pair's two products on its own thread:
+    /// - short sequences (CLIP's 50 image tokens, ≤ 77 text tokens): OpenBLAS runs products this
+    ///   small on the caller's thread;
+    /// - long ones (BLIP's 577 image tokens): OpenBLAS would thread each product from its one pool,
+    ///   and callers in parallel fight over it (measured ~10× slower than the flops), so these go to
+    ///   oneDNN's sgemm with a team of one. (Before: heads in turn with OpenBLAS threading each, and
+    ///   the softmax rows split: 42–44 ms per BLIP vision layer against 35–39 ms now, on a loaded host.)
     public static func attention(
         qkv: Tensor, batch: Int, seq: Int, heads: Int, mask: AttentionMask
     ) -> Tensor {
@@ -52,48 +53,50 @@ extension Ops {
         let scale = 1 / Float(hd).squareRoot()
         if let kl = mask.keyLengths { precondition(kl.count == batch && kl.allSatisfy { $0 >= 1 && $0 <= seq }) }
 
-        /// One (item, head) pair into `s` (seq × seq scratch), its rows' softmax split by `rows`.
+        /// One (item, head) pair into `s` (seq × seq scratch).
         func head(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ b: Int, _ h: Int,
-                  _ s: UnsafeMutablePointer<Float>, softmaxRows: (Int, (Range<Int>) -> Void) -> Void) {
+                  _ s: UnsafeMutablePointer<Float>, oneThread: Bool) {
             let base = src + b * seq * d3
             let q = base + h * hd, k = base + d + h * hd, v = base + 2 * d + h * hd
-            BLAS.gemm(transA: false, transB: true, m: seq, n: seq, k: hd, alpha: scale,
-                      a: q, lda: d3, b: k, ldb: d3, c: s, ldc: seq)
-            nonisolated(unsafe) let s = s
-            softmaxRows(seq) { rows in
-                for i in rows {
-                    let visible = mask.visible(b, i, seq: seq)
-                    let row = s + i * seq
-                    softmaxInPlace(row, count: visible)
-                    for j in visible..<seq { row[j] = 0 }
-                }
+            let gemm = oneThread ? oneThreadGEMM : blasGEMM
+            gemm(false, true, seq, seq, hd, scale, q, d3, k, d3, s, seq)
+            for i in 0..<seq {
+                let visible = mask.visible(b, i, seq: seq)
+                let row = s + i * seq
+                softmaxInPlace(row, count: visible)
+                for j in visible..<seq { row[j] = 0 }
             }
-            BLAS.gemm(transA: false, transB: false, m: seq, n: hd, k: seq,
-                      a: s, lda: seq, b: v, ldb: d3, c: dst + b * seq * d + h * hd, ldc: d)
+            gemm(false, false, seq, hd, seq, 1, s, seq, v, d3, dst + b * seq * d + h * hd, d)
         }
 
         return Tensor.uninitialized([batch * seq, d]) { out in
             qkv.data.withUnsafeBufferPointer { qp in
                 nonisolated(unsafe) let (src, dst) = (qp.baseAddress!, out.baseAddress!)
-                if seq * seq * hd <= blasThreadedWork {
-                    Parallel.forEachRange(batch * heads, minPerThread: 2) { pairs in
-                        let s = UnsafeMutablePointer<Float>.allocate(capacity: seq * seq)
-                        defer { s.deallocate() }
-                        for pair in pairs {
-                            head(src, dst, pair / heads, pair % heads, s) { n, body in body(0..<n) }
-                        }
-                    }
-                } else {
+                // Below OpenBLAS's threading threshold its sgemm runs on the caller's thread; above it,
+                // oneDNN's sgemm with a team of one does, so pairs still spread over our threads.
+                let oneThread = seq * seq * hd > blasThreadedWork
+                Parallel.forEachRange(batch * heads, minPerThread: 1) { pairs in
                     let s = UnsafeMutablePointer<Float>.allocate(capacity: seq * seq)
                     defer { s.deallocate() }
-                    for pair in 0..<(batch * heads) {
-                        head(src, dst, pair / heads, pair % heads, s) { n, body in
-                            Parallel.forEachRange(n, minPerThread: 32, body)
-                        }
+                    for pair in pairs {
+                        head(src, dst, pair / heads, pair % heads, s, oneThread: oneThread)
                     }
                 }
             }
         }
+    }
+
+    /// Row-major C = alpha·op(A)·op(B) (beta 0) through OpenBLAS, or oneDNN on this thread alone.
+    static func blasGEMM(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                         _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                         _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+    }
+
+    static func oneThreadGEMM(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                              _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                              _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        OneDNN.sgemmOnThisThread(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
     }
 
     /// Attention of `rows` query sequences against keys/values that live elsewhere — a KV cache

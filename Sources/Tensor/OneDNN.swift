@@ -212,6 +212,23 @@ public enum OneDNN {
         try matmul(k: k, n: n, bias: true).1.implementation
     }
 
+    /// Row-major fp32 C = alpha·op(A)·op(B) + beta·C on the calling thread alone (oneDNN's sgemm with
+    /// a team of one). For callers that already run one product per thread: OpenBLAS threads every
+    /// product above its size threshold from one shared pool, and two callers fight over it.
+    public static func sgemmOnThisThread(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        _ = capfilt_omp_set_num_threads(1)
+        let status = dnnl_sgemm(CChar(UInt8(ascii: transA ? "T" : "N")), CChar(UInt8(ascii: transB ? "T" : "N")),
+                                Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))
+        // Only bad arguments fail here, and the callers pass shapes they computed themselves.
+        precondition(status == dnnl_success, "dnnl_sgemm \(m)×\(k)·\(k)×\(n): \(String(cString: dnnl_status2str(status)))")
+    }
+
     /// Rows per thread at or above which a product is split by rows; below, by output columns.
     static let rowsPerThreadForRowSplit = 16
 

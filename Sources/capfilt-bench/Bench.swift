@@ -8,7 +8,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "capfilt-bench",
         abstract: "Benchmarks against the reference stack (ffmpeg CLI for decoding), medians of repeated runs.",
-        subcommands: [DecodeBench.self, ClipBench.self, BlipBench.self]
+        subcommands: [DecodeBench.self, ClipBench.self, BlipBench.self, OpsBench.self]
     )
 }
 

@@ -1,0 +1,91 @@
+// `capfilt-bench ops`: the runtime's operations at the models' own shapes, each against the raw BLAS
+// call at that shape (what the layer could reach) and against its bf16 version. This is the table
+// that says whether time goes to the matrix multiply itself or to what surrounds it, on this host.
+import ArgumentParser
+import Foundation
+import Tensor
+
+struct OpsBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ops",
+        abstract: "Per-operation GFLOP/s at BLIP-base and CLIP ViT-B/32 shapes: layer vs raw sgemm vs bf16.",
+        discussion: """
+        Each linear layer is timed as the models call it (Linear: bias copy + sgemm, or the streaming \
+        kernel at ≤ 8 rows) next to one raw cblas_sgemm of the same shape with beta 0, and next to the \
+        same layer in bf16 (oneDNN). Medians of --repeats runs after a warm-up.
+        """)
+
+    @Option(help: "Timed runs per measurement (median reported).")
+    var repeats: Int = 7
+
+    @Option(help: "Threads (OpenBLAS, and the runtime's own splits).")
+    var threads: Int = 2
+
+    func run() throws {
+        BLAS.setThreads(threads)
+        print("== ops bench: OpenBLAS \(BLAS.coreName), oneDNN \(OneDNN.isa), \(BLAS.threads) threads, "
+              + "OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+        print("   host: \(hostCPU())")
+        var g = SplitMix64(seed: 5)
+        // (what, rows m, in k, out n): where each shape comes from.
+        let shapes: [(String, Int, Int, Int)] = [
+            ("BLIP vision qkv (577 tokens)", 577, 768, 2304),
+            ("BLIP vision out proj", 577, 768, 768),
+            ("BLIP vision fc1", 577, 768, 3072),
+            ("BLIP vision fc2", 577, 3072, 768),
+            ("BLIP cross K/V of a frame", 577, 768, 1536),
+            ("BLIP text, 7 packed texts", 151, 768, 768),
+            ("BLIP text fc1, 7 texts", 151, 768, 3072),
+            ("CLIP vision fc1, batch 32", 1600, 768, 3072),
+            ("CLIP vision fc2, batch 32", 1600, 3072, 768),
+            ("CLIP text fc1, 32 texts", 32 * 12, 512, 2048),
+            ("decoder step fc1, 1 row", 1, 768, 3072),
+            ("decoder step fc1, 8 rows", 8, 768, 3072),
+            ("decoder step fc1, 24 rows", 24, 768, 3072),
+            ("LM head, 1 row", 1, 768, 30524),
+            ("LM head, 8 rows", 8, 768, 30524),
+            ("LM head, 24 rows", 24, 768, 30524),
+        ]
+        let header = "operation                        m×k×n              layer ms  layer GF/s  sgemm GF/s  layer/sgemm   bf16 ms  bf16 GF/s  bf16/fp32"
+        print(header)
+        var layerTotal = 0.0, bf16Total = 0.0
+        for (name, m, k, n) in shapes {
+            let w = benchTensor([n, k], &g), b = benchTensor([n], &g), x = benchTensor([m, k], &g)
+            let fp32 = Linear(weight: w, bias: b)
+            let bf16 = try Linear(weight: w, bias: b, precision: .bf16)
+            let flop = 2 * Double(m) * Double(k) * Double(n)
+            let layer = try medianRate(items: 1, repeats: repeats) { _ = fp32(x) }
+            let low = try medianRate(items: 1, repeats: repeats) { _ = bf16(x) }
+            let raw = sgemmRate(m: m, n: n, k: k)
+            layerTotal += 1 / layer; bf16Total += 1 / low
+            func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+            print(pad(name, 33) + pad("\(m)×\(k)×\(n)", 17) + String(format: "%8.2f %11.0f %11.0f %12.2f %9.2f %10.0f %10.2f",
+                         1000 / layer, flop * layer / 1e9, flop * raw / 1e9, layer / raw, 1000 / low, flop * low / 1e9, low / layer))
+        }
+        print(String(format: "all shapes above once: fp32 %.1f ms, bf16 %.1f ms (%.2f×)", 1000 * layerTotal, 1000 * bf16Total, layerTotal / bf16Total))
+
+        // What is not a matrix product, at the BLIP vision pass's shapes (one of its 12 layers).
+        let h = benchTensor([577, 768], &g), wide = benchTensor([577, 3072], &g), qkv = benchTensor([577, 2304], &g)
+        let gamma = benchTensor([768], &g), beta = benchTensor([768], &g)
+        let gelu = try medianRate(items: 1, repeats: repeats) { var t = wide; Activation.gelu.apply(&t) }
+        let ln = try medianRate(items: 1, repeats: repeats) { _ = Ops.layerNorm(h, weight: gamma, bias: beta, eps: 1e-5) }
+        let att = try medianRate(items: 1, repeats: repeats) { _ = Ops.attention(qkv: qkv, batch: 1, seq: 577, heads: 12, mask: .none) }
+        var r = h
+        let add = try medianRate(items: 1, repeats: repeats) { Ops.addInPlace(&r, h) }
+        let attFlop = 2 * 2 * 577.0 * 577 * 64 * 12
+        print(String(format: "BLIP vision layer, the rest: attention core %.2f ms (%.0f GF/s in its two products), GELU over 577×3072 %.2f ms, "
+                     + "2 layer norms %.2f ms, 2 residual adds %.2f ms", 1000 / att, attFlop * att / 1e9, 1000 / gelu, 2000 / ln, 2000 / add))
+    }
+
+    /// One raw row-major sgemm C = A·Bᵀ (beta 0) per call, as the layer's product without its bias.
+    func sgemmRate(m: Int, n: Int, k: Int) -> Double {
+        let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: n * k)
+        var c = [Float](repeating: 0, count: m * n)
+        return (try? medianRate(items: 1, repeats: repeats) {
+            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                BLAS.gemm(transA: false, transB: true, m: m, n: n, k: k, a: ap.baseAddress!, lda: k,
+                          b: bp.baseAddress!, ldb: k, c: cp.baseAddress!, ldc: n)
+            } } }
+        }) ?? 0
+    }
+}
