@@ -5,6 +5,7 @@
 #   2. PyTorch figures -> out/bench-pytorch.json
 #   3. capfilt-bench clip with OpenBLAS's Haswell kernels (OPENBLAS_CORETYPE=Haswell), ratios vs 2.
 #   4. the same with OpenBLAS's own choice of kernels (OPENBLAS_CORETYPE unset: AVX-512 here).
+#   5. precision bf16 (oneDNN), with its ratio to step 4 (bf16 / fp32 capfilt).
 # Usage: tools/bench_clip.sh [path/to/capfilt-bench] (default: swift build -c release, .build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +19,7 @@ mkdir -p out
 tools/.venv/bin/python tools/fullsize_clip.py --out out/clip-b32 --skip-compare
 OPENBLAS_CORETYPE=Haswell tools/.venv/bin/python tools/bench_clip.py --model out/clip-b32 --threads 2 --json out/bench-pytorch.json
 OPENBLAS_CORETYPE=Haswell "$BENCH" clip --model out/clip-b32 --threads 2 --pytorch out/bench-pytorch.json
-env -u OPENBLAS_CORETYPE "$BENCH" clip --model out/clip-b32 --threads 2 --pytorch out/bench-pytorch.json
+env -u OPENBLAS_CORETYPE "$BENCH" clip --model out/clip-b32 --threads 2 --pytorch out/bench-pytorch.json --save out/bench-clip-fp32.json
+# precision: bf16 (oneDNN), with its ratio to the fp32 run just above.
+env -u OPENBLAS_CORETYPE "$BENCH" clip --model out/clip-b32 --threads 2 --pytorch out/bench-pytorch.json --precision bf16 \
+  --baseline out/bench-clip-fp32.json --label "bf16 through oneDNN"

@@ -39,12 +39,35 @@ struct ModelBenchOptions: ParsableArguments {
     @Option(help: "Precision of the models' linear layers: fp32 (OpenBLAS) or bf16 (oneDNN).")
     var precision: Precision = .fp32
 
+    @Option(help: "Write this run's figures (key → items/s) to this JSON file.")
+    var save: String?
+
+    @Option(help: "Figures an earlier run saved (--save): print this run's ratio to them (e.g. bf16 against fp32).")
+    var baseline: String?
+
     func start(_ title: String) {
         BLAS.setThreads(threads)
         let label = self.label ?? "Swift/OpenBLAS \(BLAS.coreName)"
         print("== \(title) bench: \(label), \(BLAS.threads) threads, OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
         print("   host: \(hostCPU())")
         if precision == .bf16 { print("   precision: bf16 linear layers through oneDNN (\(OneDNN.isa))") }
+    }
+
+    /// Writes `figures` where --save says (nothing without it).
+    func save(_ figures: [String: Double]) throws {
+        guard let save else { return }
+        var out = figures as [String: Any]
+        out["precision"] = precision.rawValue
+        try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]).write(to: URL(fileURLWithPath: save))
+    }
+
+    /// The --baseline run's figures by key, and its precision ("fp32" when it does not say).
+    func baselineFigures() -> (figures: [String: Double], name: String)? {
+        guard let baseline, let data = FileManager.default.contents(atPath: baseline),
+              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        var figures: [String: Double] = [:]
+        for (k, v) in obj { if let n = v as? NSNumber, k != "precision" { figures[k] = n.doubleValue } }
+        return (figures, "vs \(obj["precision"] as? String ?? "fp32")")
     }
 
     /// The PyTorch side's figures by key, and the name to print over them.

@@ -60,15 +60,20 @@ struct ClipBench: ParsableCommand {
         func pad(_ s: String, _ n: Int, left: Bool = false) -> String {
             s.count >= n ? s : (left ? String(repeating: " ", count: n - s.count) + s : s + String(repeating: " ", count: n - s.count))
         }
-        print(pad("", 30) + pad("Swift", 10, left: true) + pad(torchName, 24, left: true) + pad("ratio", 8, left: true))
-        for (name, mine, key) in [("image embeddings/s, batch 1", b1, "image_b1"),
-                                  ("image embeddings/s, batch 32", b32, "image_b32"),
-                                  ("text embeddings/s, batch 32", t32, "text_b32")] {
+        let base = options.baselineFigures()
+        print(pad("", 30) + pad("Swift \(options.precision.rawValue)", 12, left: true) + pad(torchName, 24, left: true) + pad("ratio", 8, left: true)
+              + (base.map { pad($0.name, 10, left: true) } ?? ""))
+        let rows = [("image embeddings/s, batch 1", b1, "image_b1"),
+                    ("image embeddings/s, batch 32", b32, "image_b32"),
+                    ("text embeddings/s, batch 32", t32, "text_b32")]
+        for (name, mine, key) in rows {
             let theirs = ref(key)
-            print(pad(name, 30) + pad(String(format: "%.1f", mine), 10, left: true)
+            print(pad(name, 30) + pad(String(format: "%.1f", mine), 12, left: true)
                   + pad(theirs.map { String(format: "%.1f", $0) } ?? "-", 24, left: true)
-                  + pad(theirs.map { String(format: "%.2f×", mine / $0) } ?? "-", 8, left: true))
+                  + pad(theirs.map { String(format: "%.2f×", mine / $0) } ?? "-", 8, left: true)
+                  + (base.map { b in pad(b.figures[key].map { String(format: "%.2f×", mine / $0) } ?? "-", 10, left: true) } ?? ""))
         }
+        try options.save(Dictionary(uniqueKeysWithValues: rows.map { ($0.2, $0.1) }))
         print(String(format: "preprocess 640×480 → %d² (Pillow-exact bicubic), 1 thread: %.1f images/s", s, pre))
     }
 
