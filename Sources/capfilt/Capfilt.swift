@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pipeline
+import Tensor
 
 /// The command tree. Commands throw; exit codes come from one table, `ExitCode` (Main only adds
 /// ArgumentParser's own errors).
@@ -70,3 +71,6 @@ enum Main {
         error is ValidationError ? ExitCode.usage : ExitCode.for(error: error)
     }
 }
+
+/// `--precision fp32|bf16` on the model commands.
+extension Precision: ExpressibleByArgument {}
