@@ -130,9 +130,9 @@ for r in $(seq 1 "$REPEATS"); do
     >"$WORK/capfilt.log" 2>&1 || status=$?
   [ "$status" = 0 ] || { cat "$WORK/capfilt.log" >&2; echo "bench_e2e.sh: capfilt run exited $status" >&2; exit 1; }
   SHARD=$WORK/capfilt-out/shard-00000.sqlite
-  $PY - "$WORK" "$SHARD" "$r" >>"$RESULTS" <<'EOF'
+  $PY - "$WORK" "$SHARD" "$r" "$RESULTS" <<'EOF'
 import json, sqlite3, sys
-work, shard, r = sys.argv[1:]
+work, shard, r, results = sys.argv[1:]
 py = next(json.loads(l[len("E2E_RESULT "):]) for l in open(f"{work}/python.log") if l.startswith("E2E_RESULT "))
 py_wall, py_kib = open(f"{work}/time-python.txt").read().split()[-2:]
 cf_wall, cf_kib = open(f"{work}/time-capfilt.txt").read().split()[-2:]
@@ -146,9 +146,12 @@ cf = {"wall_s": float(cf_wall), "peak_rss_kib": int(cf_kib), "run_wall_s": stats
       "captions": q("SELECT COUNT(*) FROM texts WHERE origin = 'synthetic'"),
       "stages_s": {k: v.get("seconds", 0) for k, v in stats["stages"].items()}}
 py.update(wall_s=float(py_wall), peak_rss_kib=int(py_kib), script_wall_s=py["wall_s"])
-print(json.dumps({"round": int(r), "python": py, "capfilt": cf}))
+with open(results, "a") as f:
+    f.write(json.dumps({"round": int(r), "python": py, "capfilt": cf}) + "\n")
+print(f"   round {r}: python {py['wall_s']:.1f} s {py['peak_rss_kib'] / 1024:.0f} MiB, "
+      f"capfilt {cf['wall_s']:.1f} s {cf['peak_rss_kib'] / 1024:.0f} MiB ({py['wall_s'] / cf['wall_s']:.2f}x); "
+      f"load {open('/proc/loadavg').read().split()[0]}", flush=True)
 EOF
-  tail -1 "$RESULTS" | $PY -c 'import json,sys; d=json.load(sys.stdin); p,c=d["python"],d["capfilt"]; print(f"   round {d[\"round\"]}: python {p[\"wall_s\"]:.1f} s {p[\"peak_rss_kib\"]/1024:.0f} MiB, capfilt {c[\"wall_s\"]:.1f} s {c[\"peak_rss_kib\"]/1024:.0f} MiB ({c[\"wall_s\"] and p[\"wall_s\"]/c[\"wall_s\"]:.2f}x)")'
 done
 
 # 5. medians
@@ -162,7 +165,8 @@ out = {"rounds": len(rounds), "bf16": sys.argv[3] == "1",
        "python_wall_s": med("python", "wall_s"), "capfilt_wall_s": med("capfilt", "wall_s"),
        "python_peak_rss_mib": med("python", "peak_rss_kib") / 1024, "capfilt_peak_rss_mib": med("capfilt", "peak_rss_kib") / 1024,
        "frames": cf["frames"], "pairs": cf["pairs"], "python_frames": py["frames"], "python_pairs": py["pairs"],
-       "capfilt_stages_s": {k: statistics.median(r["capfilt"]["stages_s"].get(k, 0) for r in rounds) for k in cf["stages_s"]},
+       "capfilt_stages_s": {k: statistics.median(r["capfilt"]["stages_s"].get(k, 0) for r in rounds)
+                            for k in sorted(cf["stages_s"], key=lambda k: (["decode", "caption", "filter", "score"] + [k]).index(k))},
        "python_stages_s": {k: statistics.median(r["python"]["stages_s"].get(k, 0) for r in rounds) for k in py["stages_s"]},
        "python_load_s": med("python", "load_s"), "same_work": same}
 out["speedup"] = out["python_wall_s"] / out["capfilt_wall_s"]
