@@ -4,7 +4,7 @@ SWIFT ?= swift
 APT_PACKAGES := libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev \
                 libopenblas-dev libdnnl-dev libsqlite3-dev sqlite3 pkg-config \
                 libarchive-dev chromium ffmpeg slurm-wlm munge
-BENCH_PACKAGES := python3-venv
+BENCH_PACKAGES := python3-venv time
 RELEASE_BIN := .build/release
 DEMO_MEDIA := out/demo-media
 DEMO_OUT := out/demo
@@ -62,12 +62,15 @@ demo: build
 
 # Each part measures capfilt and the reference stack in the same run and prints medians and ratios:
 # decoding against the ffmpeg CLI, CLIP and BLIP against PyTorch + transformers (a venv from PyPI,
-# tools/setup_venv.sh, made on first use).
+# tools/setup_venv.sh, made on first use), then the whole CapFilt job against a Python pipeline (ffmpeg
+# CLI + transformers, tools/e2e_reference.py): wall time and peak RSS of both (/usr/bin/time, package time).
 bench: bench-deps
 	$(SWIFT) build -c release --product capfilt-bench
+	$(SWIFT) build -c release --product capfilt
 	$(RELEASE_BIN)/capfilt-bench decode --seconds 120 --width 1280 --repeats 5
 	tools/bench_clip.sh $(RELEASE_BIN)/capfilt-bench
 	tools/bench_blip.sh $(RELEASE_BIN)/capfilt-bench
+	tools/bench_e2e.sh $(RELEASE_BIN)/capfilt
 
 clean:
 	rm -rf .build out
