@@ -177,6 +177,7 @@ public final class SafeTensors: Sendable {
         guard let info = tensors[name] else { throw SafeTensorsError.noSuchTensor(file: fileName, tensor: name) }
         let src = UnsafeRawPointer(map!) + dataStart + info.begin
         let count = info.shape.reduce(1, *)
+        defer { release(src, byteCount: count * info.dtype.byteSize) }
         switch info.dtype {
         case .F32:
             return Tensor.uninitialized(info.shape) { dst in
@@ -200,6 +201,19 @@ public final class SafeTensors: Sendable {
         default:
             throw SafeTensorsError.unsupportedDType(file: fileName, tensor: name, dtype: info.dtype.rawValue)
         }
+    }
+}
+
+extension SafeTensors {
+    /// Drops the mapped pages wholly inside a tensor just copied out, so loading a checkpoint does
+    /// not hold the file's pages and the copies at once (the peak of a run is while its last model
+    /// loads). Read-only private pages come back from the file if the tensor is read again.
+    func release(_ start: UnsafeRawPointer, byteCount: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = (Int(bitPattern: start) + page - 1) / page * page
+        let hi = (Int(bitPattern: start) + byteCount) / page * page
+        guard hi > lo else { return }
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, MADV_DONTNEED)
     }
 }
 
