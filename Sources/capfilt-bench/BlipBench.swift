@@ -31,8 +31,14 @@ struct BlipBench: ParsableCommand {
     @Option(help: "Only the measurements whose key contains this (e.g. b1).")
     var only: String?
 
-    @Flag(help: "Also split a batch-1 greedy caption into vision, prefill and per-step decoding time.")
+    @Flag(help: "Also time a vision layer's pieces (fc1, GELU, attention core).")
     var ops = false
+
+    @Flag(help: "Split generation at batch 1 and 8 (greedy, nucleus, nucleus N=3, beam 3) into vision, prefill and per-step time.")
+    var steps = false
+
+    @Flag(help: "Time the decoder's projections at decoding-step row counts: Ops.linear against plain sgemm.")
+    var linearOps = false
 
     @OptionGroup var options: ModelBenchOptions
 
@@ -63,15 +69,49 @@ struct BlipBench: ParsableCommand {
             let att = try medianRate(items: 1, repeats: 5) { _ = Ops.attention(qkv: qkv, batch: 1, seq: 577, heads: 12, mask: .none) }
             print(String(format: "vision layer pieces: fc1 linear %.1f ms (%.0f GFLOP/s); GELU over 577×3072 %.1f ms; attention core %.1f ms",
                          1000 / gemm, gemm * 2 * 577 * 768 * 3072 / 1e9, 1000 / gelu, 1000 / att))
-            let v = try medianRate(items: 1, repeats: repeats) { _ = try cap.visionHiddenStates(pixelValues: px1) }
-            for rowsPerImage in [1, 3] {
-                let strategy: CaptionSettings.Strategy = rowsPerImage == 1 ? .greedy
-                    : .beam(numBeams: rowsPerImage, lengthPenalty: 1, earlyStopping: .heuristic)
-                func run(_ n: Int) throws { _ = try cap.generate(pixelValues: px1, settings: CaptionSettings(strategy: strategy, minNewTokens: n, maxNewTokens: n)) }
-                let one = try medianRate(items: 1, repeats: repeats) { try run(1) }
-                let full = try medianRate(items: 1, repeats: repeats) { try run(tokens) }
-                print(String(format: "batch 1, %d row(s): vision %.0f ms, cross K/V + prefill + first token %.0f ms, then %.1f ms per decoding step",
-                             rowsPerImage, 1000 / v, 1000 / one - 1000 / v, (1000 / full - 1000 / one) / Double(tokens - 1)))
+        }
+        if steps {
+            for (batch, px) in [(1, px1), (8, px8)] {
+                let v = try medianRate(items: 1, repeats: repeats) { _ = try cap.visionHiddenStates(pixelValues: px) }
+                for (name, strategy, captions) in [("greedy", CaptionSettings.Strategy.greedy, 1),
+                                                   ("nucleus", nucleus.strategy, 1), ("nucleus N=3", nucleus.strategy, 3),
+                                                   ("beam 3", beam3.strategy, 1)] {
+                    func run(_ n: Int) throws {
+                        _ = try cap.generate(pixelValues: px, settings: CaptionSettings(strategy: strategy, minNewTokens: n, maxNewTokens: n,
+                                                                                        numCaptions: captions, seed: 3))
+                    }
+                    let one = try medianRate(items: 1, repeats: repeats) { try run(1) }
+                    let full = try medianRate(items: 1, repeats: repeats) { try run(tokens) }
+                    print(String(format: "batch %d, %@: vision %.0f ms, cross K/V + prefill + first token %.0f ms, then %.1f ms per decoding step (total %.0f ms)",
+                                 batch, name as NSString, 1000 / v, 1000 / one - 1000 / v, (1000 / full - 1000 / one) / Double(tokens - 1), 1000 / full))
+                }
+            }
+        }
+
+        if linearOps {
+            func rand(_ shape: [Int]) -> Tensor { benchTensor(shape, &g) }
+            for (name, outF, inF) in [("LM head", 30524, 768), ("self QKV", 2304, 768), ("768→768", 768, 768),
+                                      ("fc1", 3072, 768), ("fc2", 768, 3072)] {
+                let w = rand([outF, inF]), b = rand([outF])
+                var line = String(format: "%-9@", name as NSString)
+                for m in [1, 3, 8, 24] {
+                    let x = rand([m, inF])
+                    let lin = try medianRate(items: 1, repeats: 7) { _ = Ops.linear(x, weight: w, bias: b) }
+                    let gemm = try medianRate(items: 1, repeats: 7) {
+                        var y = [Float](repeating: 0, count: m * outF)
+                        x.data.withUnsafeBufferPointer { xp in
+                            w.data.withUnsafeBufferPointer { wp in
+                                y.withUnsafeMutableBufferPointer { yp in
+                                    BLAS.gemm(transA: false, transB: true, m: m, n: outF, k: inF, a: xp.baseAddress!, lda: inF,
+                                              b: wp.baseAddress!, ldb: inF, c: yp.baseAddress!, ldc: outF)
+                                }
+                            }
+                        }
+                    }
+                    let chunked = try medianRate(items: 1, repeats: 7) { _ = Ops.fewRowsLinear(x, weight: w, bias: b) }
+                    line += String(format: "  rows %2d: linear %6.2f, sgemm %6.2f, fewRowsLinear %6.2f ms", m, 1000 / lin, 1000 / gemm, 1000 / chunked)
+                }
+                print(line)
             }
         }
 

@@ -27,6 +27,35 @@ final class BLIPSamplingTests: XCTestCase {
         print("sampling warpers vs transformers: \(cases.count) cases, max |Δp| \(worst)")
     }
 
+    /// The decoding loop's nucleus draw (heap top-k, top-p over the survivors only) gives exactly
+    /// the draw of the full warped distribution, and leaves the generator in the same state.
+    func testFastNucleusDrawEqualsFullDistributionDraw() {
+        var g = SplitMix64(seed: 11)
+        var draws = 0
+        for trial in 0..<24 {
+            let n = [50, 1000, 30524][trial % 3]
+            var logits = (0..<n).map { _ in Float(g.nextDouble() * 12 - 6) }
+            if trial % 4 == 1 { for i in stride(from: 0, to: n, by: 7) { logits[i] = logits[0] } }   // ties
+            if trial % 5 == 2 { logits[n / 2] = -.infinity }                                           // min_new_tokens
+            if trial % 6 == 3 { for i in 0..<n { logits[i] = (logits[i] * 2).rounded() / 2 } }        // many ties
+            let settings: [(Float, Int, Float)] = [(0.9, 50, 1), (0.95, 50, 1.2), (0.5, 10, 0.7), (1, 50, 1), (0.9, 0, 1), (0.9, n, 1)]
+            for (p, k, t) in settings {
+                for seed in 0..<2 {
+                    var a = SplitMix64(seed: UInt64(trial * 100 + seed)), b = a
+                    let full = a.sample(LogitsProcessing.samplingDistribution(logits, temperature: t, topK: k, topP: p))
+                    let fast = logits.withUnsafeBufferPointer { LogitsProcessing.sampleNucleus($0, temperature: t, topK: k, topP: p, rng: &b) }
+                    XCTAssertEqual(fast, full, "n \(n) p \(p) k \(k) t \(t) seed \(seed)")
+                    XCTAssertEqual(a.state, b.state)
+                    draws += 1
+                }
+            }
+            let token = trial % n
+            let expected = logits.withUnsafeBufferPointer { LogitsProcessing.logSoftmax($0)[token] }
+            XCTAssertEqual(logits.withUnsafeBufferPointer { LogitsProcessing.logSoftmax($0, at: token) }, expected)
+        }
+        print("fast nucleus draw: \(draws) draws equal to the full distribution's")
+    }
+
     func testDrawsFollowTheDistribution() {
         let probs: [Float] = [0.5, 0.25, 0.125, 0.0625, 0.0625, 0]
         var rng = SplitMix64(seed: 42)

@@ -166,21 +166,37 @@ public final class BLIPCaptioner: Sendable {
         while true {
             var next: [Int] = []
             var keep: [Int] = []
-            for r in rows.indices {
-                let (token, raw) = logits.data.withUnsafeBufferPointer { buf -> (Int, Float) in
-                    let row = UnsafeBufferPointer(rebasing: buf[(r * v)..<((r + 1) * v)])
-                    var scores = Array(row)
-                    LogitsProcessing.repetitionPenalty(&scores, previous: rows[r].tokens, penalty: settings.repetitionPenalty)
-                    LogitsProcessing.minNewTokens(&scores, newTokens: rows[r].tokens.count - prompt.count,
-                                                  minNewTokens: settings.minNewTokens, eos: sep)
-                    let token: Int
-                    if case let .nucleus(topP, topK, temperature) = settings.strategy {
-                        token = rows[r].rng.sample(LogitsProcessing.samplingDistribution(scores, temperature: temperature, topK: topK, topP: topP))
-                    } else {
-                        token = Self.argmax(scores)
+            // Each row's choice depends only on its own logits, tokens and generator: rows are
+            // spread over the threads, then the batch is updated in row order.
+            var picked = [(token: Int, raw: Float)](repeating: (0, 0), count: rows.count)
+            logits.data.withUnsafeBufferPointer { buf in
+                rows.withUnsafeMutableBufferPointer { rowBuf in
+                    picked.withUnsafeMutableBufferPointer { out in
+                        nonisolated(unsafe) let (buf, rowBuf, out) = (buf, rowBuf, out)
+                        Parallel.forEachRange(rowBuf.count, minPerThread: 1) { range in
+                            var scores = [Float](repeating: 0, count: v)
+                            for r in range {
+                                let row = UnsafeBufferPointer(rebasing: buf[(r * v)..<((r + 1) * v)])
+                                scores.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: row) }
+                                LogitsProcessing.repetitionPenalty(&scores, previous: rowBuf[r].tokens, penalty: settings.repetitionPenalty)
+                                LogitsProcessing.minNewTokens(&scores, newTokens: rowBuf[r].tokens.count - prompt.count,
+                                                              minNewTokens: settings.minNewTokens, eos: sep)
+                                let token: Int
+                                if case let .nucleus(topP, topK, temperature) = settings.strategy {
+                                    token = scores.withUnsafeBufferPointer {
+                                        LogitsProcessing.sampleNucleus($0, temperature: temperature, topK: topK, topP: topP, rng: &rowBuf[r].rng)
+                                    }
+                                } else {
+                                    token = Self.argmax(scores)
+                                }
+                                out[r] = (token, LogitsProcessing.logSoftmax(row, at: token))
+                            }
+                        }
                     }
-                    return (token, LogitsProcessing.logSoftmax(row)[token])
                 }
+            }
+            for r in rows.indices {
+                let (token, raw) = picked[r]
                 rows[r].tokens.append(token)
                 rows[r].logProb += raw
                 if token == sep || rows[r].tokens.count >= maxLength {
@@ -218,20 +234,32 @@ public final class BLIPCaptioner: Sendable {
         while !active.isEmpty {
             var source: [Int] = []
             var stillActive: [Int] = []
-            for (slot, i) in active.enumerated() {
-                var processed: [[Float]] = [], raw: [[Float]] = []
-                for j in 0..<numBeams {
-                    let r = slot * numBeams + j
-                    let lp = logits.data.withUnsafeBufferPointer {
-                        LogitsProcessing.logSoftmax(UnsafeBufferPointer(rebasing: $0[(r * v)..<((r + 1) * v)]))
+            // Every beam's log-softmax and logits processors, rows spread over the threads.
+            let beamRows = active.count * numBeams
+            var raw = [[Float]](repeating: [], count: beamRows), processed = raw
+            logits.data.withUnsafeBufferPointer { buf in
+                raw.withUnsafeMutableBufferPointer { rawOut in
+                    processed.withUnsafeMutableBufferPointer { procOut in
+                        nonisolated(unsafe) let (buf, rawOut, procOut) = (buf, rawOut, procOut)
+                        let states = states, active = active
+                        Parallel.forEachRange(beamRows, minPerThread: 1) { range in
+                            for r in range {
+                                let i = active[r / numBeams], j = r % numBeams
+                                let lp = LogitsProcessing.logSoftmax(UnsafeBufferPointer(rebasing: buf[(r * v)..<((r + 1) * v)]))
+                                var p = lp
+                                LogitsProcessing.repetitionPenalty(&p, previous: states[i].running[j].tokens, penalty: settings.repetitionPenalty)
+                                LogitsProcessing.minNewTokens(&p, newTokens: states[i].running[j].tokens.count - prompt.count,
+                                                              minNewTokens: settings.minNewTokens, eos: sep)
+                                rawOut[r] = lp
+                                procOut[r] = p
+                            }
+                        }
                     }
-                    var p = lp
-                    LogitsProcessing.repetitionPenalty(&p, previous: states[i].running[j].tokens, penalty: settings.repetitionPenalty)
-                    LogitsProcessing.minNewTokens(&p, newTokens: states[i].running[j].tokens.count - prompt.count,
-                                                  minNewTokens: settings.minNewTokens, eos: sep)
-                    processed.append(p)
-                    raw.append(lp)
                 }
+            }
+            for (slot, i) in active.enumerated() {
+                let processed = Array(processed[(slot * numBeams)..<((slot + 1) * numBeams)])
+                let raw = Array(raw[(slot * numBeams)..<((slot + 1) * numBeams)])
                 let from = states[i].step(processed: processed, raw: raw, eos: sep)
                 if !states[i].done {
                     stillActive.append(i)

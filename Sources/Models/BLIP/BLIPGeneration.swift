@@ -146,6 +146,96 @@ enum LogitsProcessing {
     }
 }
 
+extension LogitsProcessing {
+    /// `rng.sample(samplingDistribution(scores, …))` without sorting the vocabulary: the k-th
+    /// largest score comes from a k-entry heap, and only the top-k survivors are sorted for top-p.
+    /// Every float operation that decides the outcome is the one samplingDistribution does, in the
+    /// same order: removed tokens only ever add exact zeros to its sums (and leave its cumulative
+    /// sum at exactly 0 before the survivors), so the distribution over the survivors is bit for
+    /// bit the same and so is the draw (one nextDouble, the same cumulative walk in index order).
+    /// top_k 0 (disabled), k ≥ vocabulary, or non-finite scores take the full path.
+    static func sampleNucleus(_ scores: UnsafeBufferPointer<Float>, temperature t: Float, topK k: Int, topP p: Float,
+                              rng: inout SplitMix64) -> Int {
+        let n = scores.count
+        let kk = min(max(k, 1), n)
+        func full() -> Int { rng.sample(samplingDistribution(Array(scores), temperature: t, topK: k, topP: p)) }
+        guard k > 0, kk < n else { return full() }
+        @inline(__always) func scaled(_ i: Int) -> Float { t == 1 ? scores[i] : scores[i] / t }
+        // k-th largest scaled score (duplicates counted, as sorted(by: >)[k - 1]): a min-heap of the k largest.
+        var heap = (0..<kk).map(scaled)
+        func siftDown(_ start: Int) {
+            var i = start
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < kk && heap[l] < heap[m] { m = l }
+                if r < kk && heap[r] < heap[m] { m = r }
+                if m == i { return }
+                heap.swapAt(i, m)
+                i = m
+            }
+        }
+        for i in stride(from: kk / 2 - 1, through: 0, by: -1) { siftDown(i) }
+        for i in kk..<n {
+            let v = scaled(i)
+            if v > heap[0] { heap[0] = v; siftDown(0) }
+        }
+        let threshold = heap[0]
+        guard threshold.isFinite else { return full() }
+        // Survivors of top-k in index order (scores below the threshold became -inf there).
+        var index: [Int] = [], value: [Float] = []
+        index.reserveCapacity(kk + 8)
+        value.reserveCapacity(kk + 8)
+        for i in 0..<n {
+            let v = scaled(i)
+            if v >= threshold { index.append(i); value.append(v) }
+        }
+        let m = index.count
+        guard let top = value.max(), top.isFinite, value.allSatisfy({ !$0.isNaN }) else { return full() }
+        var kept = [Bool](repeating: true, count: m)
+        if p < 1 {
+            // TopPLogitsWarper: ascending order (a stable sort: ties in index order), softmax summed
+            // in that order, cumulative probability <= 1 - p removed, the most probable one kept.
+            let order = (0..<m).sorted { value[$0] < value[$1] || (value[$0] == value[$1] && $0 < $1) }
+            let e = order.map { expf(value[$0] - top) }
+            var sum: Float = 0
+            for x in e { sum += x }
+            var cumulative: Float = 0
+            for (rank, j) in order.enumerated() {
+                cumulative += e[rank] / sum
+                if cumulative <= 1 - p && rank < m - 1 { kept[j] = false }
+            }
+        }
+        // Softmax of what is left, summed in index order, then the cumulative draw in index order.
+        var e = [Float](repeating: 0, count: m)
+        var sum: Float = 0
+        for j in 0..<m where kept[j] {
+            e[j] = expf(value[j] - top)
+            sum += e[j]
+        }
+        let u = rng.nextDouble()
+        var c: Double = 0
+        var last = 0
+        for j in 0..<m where kept[j] {
+            let prob = e[j] / sum
+            guard prob > 0 else { continue }
+            c += Double(prob)
+            last = index[j]
+            if u < c { return index[j] }
+        }
+        return last
+    }
+
+    /// logSoftmax(x)[i] alone (the same max, sum and subtraction).
+    static func logSoftmax(_ x: UnsafeBufferPointer<Float>, at i: Int) -> Float {
+        var m = -Float.infinity
+        for v in x { m = max(m, v) }
+        var s: Double = 0
+        for v in x { s += Double(expf(v - m)) }
+        return x[i] - (m + Float(log(s)))
+    }
+}
+
 /// Beam search state of one image: transformers' per-batch-item tensors (running_sequences,
 /// running_beam_scores, sequences, beam_scores, is_sent_finished, is_early_stop_heuristic_unsatisfied).
 struct BeamState {

@@ -96,8 +96,8 @@ struct BLIPTextResidualOutput: Sendable {
         layerNorm = try LayerNorm(vb.scope("LayerNorm"), dim: hidden, eps: eps)
     }
 
-    func callAsFunction(_ x: Tensor, _ input: Tensor) -> Tensor {
-        var h = dense(x)
+    func callAsFunction(_ x: Tensor, _ input: Tensor, decoding: Bool = false) -> Tensor {
+        var h = dense.decoding(x, decoding)
         Ops.addInPlace(&h, input)
         return layerNorm(h)
     }
@@ -151,7 +151,7 @@ struct BLIPTextLayer: Sendable {
     func callAsFunction(_ h: Tensor, layer l: Int, rows: Int, tq: Int, cache: BLIPKVCache,
                         visible: (Int, Int) -> Int, cross: (kv: BLIPCrossKV, imageOfRow: [Int])?) -> Tensor {
         let d = hidden, hd = hidden / heads, start = cache.length
-        let qkv = selfQKV(h)
+        let qkv = selfQKV.decoding(h, true)
         qkv.data.withUnsafeBufferPointer { src in
             for r in 0..<rows {
                 let kRow = cache.keyRow(l, r), vRow = cache.valueRow(l, r)
@@ -169,13 +169,23 @@ struct BLIPTextLayer: Sendable {
                             ldkv: d, visible: visible, out: out.baseAddress!, ldo: d)
             }
         }
-        var attentionOutput = selfOutput(context, h)
+        var attentionOutput = selfOutput(context, h, decoding: true)
         if let cross {
-            // Row r's tq queries see all tokens of image imageOfRow[r].
-            let segments = (0..<rows).map { (rows: ($0 * tq)..<(($0 + 1) * tq), image: cross.imageOfRow[$0]) }
-            attentionOutput = crossAttention(attentionOutput, kv: cross.kv.perLayer[l], tokens: cross.kv.tokens, segments: segments)
+            // Row r's tq queries see all tokens of image imageOfRow[r]; consecutive rows of one image
+            // (its beams or samples) are one segment, so its keys and values are read once per step.
+            var segments: [(rows: Range<Int>, image: Int)] = []
+            for r in 0..<rows {
+                let image = cross.imageOfRow[r]
+                if let last = segments.last, last.image == image, last.rows.upperBound == r * tq {
+                    segments[segments.count - 1].rows = last.rows.lowerBound..<((r + 1) * tq)
+                } else {
+                    segments.append((rows: (r * tq)..<((r + 1) * tq), image: image))
+                }
+            }
+            attentionOutput = crossAttention(attentionOutput, kv: cross.kv.perLayer[l], tokens: cross.kv.tokens, segments: segments,
+                                             decoding: true)
         }
-        return feedForward(attentionOutput)
+        return feedForward(attentionOutput, decoding: true)
     }
 
     /// The same layer over packed texts (BLIPPackedTexts), without a cache: the encoder passes.
@@ -219,9 +229,10 @@ struct BLIPTextLayer: Sendable {
     /// + x) with q = query(x) and K, V from `kv` ([images·tokens, 2·hidden], [K | V] per token).
     /// Segment s's query rows all see every token of its image; there is no mask (the image has no
     /// padding), so how rows are grouped into segments changes nothing but the gemm shapes.
-    func crossAttention(_ x: Tensor, kv: Tensor, tokens n: Int, segments: [(rows: Range<Int>, image: Int)]) -> Tensor {
+    func crossAttention(_ x: Tensor, kv: Tensor, tokens n: Int, segments: [(rows: Range<Int>, image: Int)],
+                        decoding: Bool = false) -> Tensor {
         let d = hidden, hd = hidden / heads
-        let q = crossQuery!(x)
+        let q = crossQuery!.decoding(x, decoding)
         let context = Tensor.uninitialized([x.rows, d]) { out in
             q.data.withUnsafeBufferPointer { qp in
                 kv.data.withUnsafeBufferPointer { kvp in
@@ -232,14 +243,23 @@ struct BLIPTextLayer: Sendable {
                 }
             }
         }
-        return crossOutput!(context, x)
+        return crossOutput!(context, x, decoding: decoding)
     }
 
     /// intermediate (dense, activation) then output (LayerNorm(dense(·) + x)).
-    func feedForward(_ x: Tensor) -> Tensor {
-        var inter = intermediate(x)
+    func feedForward(_ x: Tensor, decoding: Bool = false) -> Tensor {
+        var inter = intermediate.decoding(x, decoding)
         activation.apply(&inter)
-        return output(inter, x)
+        return output(inter, x, decoding: decoding)
+    }
+}
+
+extension Linear {
+    /// The decoder's projections (`decoding`): a step's few rows (its beams or samples) through
+    /// Ops.fewRowsLinear, OpenBLAS's small-matrix kernels reading the weights in place; every
+    /// other input through the layer itself.
+    func decoding(_ x: Tensor, _ decoding: Bool) -> Tensor {
+        decoding && x.rows <= Ops.fewRowsLimit ? Ops.fewRowsLinear(x, weight: weight, bias: bias) : self(x)
     }
 }
 
@@ -340,8 +360,8 @@ struct BLIPTextLMHead: Sendable {
     }
 
     func callAsFunction(_ h: Tensor) -> Tensor {
-        var x = dense(h)
+        var x = dense.decoding(h, true)
         activation.apply(&x)
-        return decoder(layerNorm(x))
+        return decoder.decoding(layerNorm(x), true)
     }
 }
