@@ -255,11 +255,11 @@ struct BLIPTextLayer: Sendable {
 }
 
 extension Linear {
-    /// The decoder's projections (`decoding`): a step's few rows (its beams or samples) through
-    /// Ops.fewRowsLinear, OpenBLAS's small-matrix kernels reading the weights in place; every
-    /// other input through the layer itself.
+    /// The decoder's projections (`decoding`): in fp32 a step's few rows (its beams or samples)
+    /// through Ops.fewRowsLinear, OpenBLAS's small-matrix kernels reading the weights in place; every
+    /// other input, and every bf16 layer (whose `weight` would be a widened copy), through the layer.
     func decoding(_ x: Tensor, _ decoding: Bool) -> Tensor {
-        decoding && x.rows <= Ops.fewRowsLimit ? Ops.fewRowsLinear(x, weight: weight, bias: bias) : self(x)
+        decoding && precision == .fp32 && x.rows <= Ops.fewRowsLimit ? Ops.fewRowsLinear(x, weight: weight, bias: bias) : self(x)
     }
 }
 
