@@ -68,6 +68,7 @@ bench: bench-deps
 	$(SWIFT) build -c release --product capfilt-bench
 	$(SWIFT) build -c release --product capfilt
 	$(RELEASE_BIN)/capfilt-bench decode --seconds 120 --width 1280 --repeats 5
+	$(RELEASE_BIN)/capfilt-bench ops
 	tools/bench_clip.sh $(RELEASE_BIN)/capfilt-bench
 	tools/bench_blip.sh $(RELEASE_BIN)/capfilt-bench
 	tools/bench_e2e.sh $(RELEASE_BIN)/capfilt

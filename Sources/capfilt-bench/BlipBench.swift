@@ -169,12 +169,20 @@ struct BlipBench: ParsableCommand {
         }
 
         let (reference, torchName) = options.reference()
-        print(String(format: "%-44@ %10@ %18@ %8@", "" as NSString, "Swift" as NSString, torchName as NSString, "ratio" as NSString))
+        let base = options.baselineFigures()
+        // Padded by hand: Foundation on Linux ignores the width of %@.
+        func pad(_ s: String, _ n: Int, left: Bool = false) -> String {
+            s.count >= n ? s : (left ? String(repeating: " ", count: n - s.count) + s : s + String(repeating: " ", count: n - s.count))
+        }
+        print(pad("", 46) + pad("Swift \(options.precision.rawValue)", 12, left: true) + pad(torchName, 24, left: true)
+              + pad("ratio", 8, left: true) + (base.map { pad($0.name, 10, left: true) } ?? ""))
         for r in rows {
             let theirs = (reference[r.key] as? NSNumber)?.doubleValue
-            print(String(format: "%-44@ %10.3f %18@ %8@", r.name as NSString, r.rate,
-                         (theirs.map { String(format: "%.3f", $0) } ?? "-") as NSString,
-                         (theirs.map { String(format: "%.2f×", r.rate / $0) } ?? "-") as NSString))
+            print(pad(r.name, 46) + pad(String(format: "%.3f", r.rate), 12, left: true)
+                  + pad(theirs.map { String(format: "%.3f", $0) } ?? "-", 24, left: true)
+                  + pad(theirs.map { String(format: "%.2f×", r.rate / $0) } ?? "-", 8, left: true)
+                  + (base.map { b in pad(b.figures[r.key].map { String(format: "%.2f×", r.rate / $0) } ?? "-", 10, left: true) } ?? ""))
         }
+        try options.save(Dictionary(rows.map { ($0.key, $0.rate) }, uniquingKeysWith: { a, _ in a }))
     }
 }
