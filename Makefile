@@ -71,7 +71,7 @@ bench: bench-deps
 	$(RELEASE_BIN)/capfilt-bench ops
 	tools/bench_clip.sh $(RELEASE_BIN)/capfilt-bench
 	tools/bench_blip.sh $(RELEASE_BIN)/capfilt-bench
-	tools/bench_e2e.sh $(RELEASE_BIN)/capfilt
+	tools/bench_e2e.sh $(RELEASE_BIN)/capfilt --bf16
 
 clean:
 	rm -rf .build out

@@ -7,7 +7,8 @@
 #   2. corpus, once: `capfilt synth` (4 videos of 8 s, 640x480, 25 fps -> 16 frames at every 2 s) and a
 #      manifest giving each video 4 web texts (its own alt-text and the other three videos' ones, the
 #      kind of noise a scraped page gives): 16 frames x (4 web + 3 synthetic) = 112 pairs
-#   3. the pipeline YAML (WORK/capfilt.yaml; --bf16 adds `precision: bf16` to the model stages)
+#   3. the pipeline YAML (WORK/capfilt.yaml; --bf16 also writes WORK/capfilt-bf16.yaml with `precision: bf16` on the
+#      model stages, runs it after fp32 in every round and compares the two outputs, tools/compare_precision.py)
 #   4. REPEATS rounds, each the Python reference then `capfilt run` into a fresh output folder, under
 #      /usr/bin/time -f "%e %M" (wall seconds, peak RSS in KiB)
 #   5. medians of wall time, capfilt's speed-up, peak RSS of both, capfilt's per-stage seconds (the
@@ -71,9 +72,11 @@ fi
 
 # 3. the pipeline: pipelines/capfilt.yaml's stages at the reference's settings
 YAML=$WORK/capfilt.yaml
-# precision: the per-model-stage key (fp32 | bf16) another branch adds; a capfilt without it fails validate
-PRECISION=""; [ "$BF16" = 1 ] && PRECISION=$'\n    precision: bf16'
-cat >"$YAML" <<EOF
+# With --bf16 a twin pipeline ($WORK/capfilt-bf16.yaml, output capfilt-out-bf16) adds `precision: bf16`
+# to the model stages; each round then runs capfilt in both precisions.
+write_yaml() {  # write_yaml FILE OUTPUT_DIR PRECISION_LINE
+PRECISION=$3
+cat >"$1" <<EOF
 # Written by tools/bench_e2e.sh: the end-to-end comparison's job (settings as tools/e2e_reference.py).
 version: 1
 name: bench-e2e
@@ -81,7 +84,7 @@ inputs:
   - folder: $CORPUS/videos
   - manifest: $CORPUS/web.jsonl
 output:
-  dir: $WORK/capfilt-out
+  dir: $2
 workers: 1
 stages:
   - stage: decode
@@ -109,7 +112,10 @@ stages:
     model: $CLIP
     metric: clip$PRECISION
 EOF
-"$CAPFILT" validate "$YAML" >/dev/null
+"$CAPFILT" validate "$1" >/dev/null
+}
+write_yaml "$YAML" "$WORK/capfilt-out" ""
+[ "$BF16" = 1 ] && write_yaml "$WORK/capfilt-bf16.yaml" "$WORK/capfilt-out-bf16" $'\n    precision: bf16'
 
 # 4. the rounds
 ENV_CMD=(env); [ ${#CAPFILT_ENV[@]} -gt 0 ] && ENV_CMD+=("${CAPFILT_ENV[@]}")
@@ -120,7 +126,7 @@ echo "== end to end: ${FRAMES} frames, 3 nucleus captions x 20 tokens, ITM+ITC a
 echo "   capfilt: $CAPFILT ${CAPFILT_ENV[*]:-} ${RUN_FLAGS[*]:-}$([ "$BF16" = 1 ] && echo ' (precision: bf16)')"
 echo "   host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$REPEATS"); do
-  rm -f "$WORK/python.sqlite"
+  rm -f "$WORK/python.sqlite" "$WORK/time-capfilt-bf16.txt"
   $TIME -f "%e %M" -o "$WORK/time-python.txt" $PY tools/e2e_reference.py --corpus "$CORPUS" --blip "$BLIP" --clip "$CLIP" \
     --out "$WORK/python.sqlite" --threads "$THREADS" --expect-frames "$FRAMES" >"$WORK/python.log" 2>&1 \
     || { cat "$WORK/python.log" >&2; exit 1; }
@@ -129,6 +135,12 @@ for r in $(seq 1 "$REPEATS"); do
   $TIME -f "%e %M" -o "$WORK/time-capfilt.txt" "${ENV_CMD[@]}" "$CAPFILT" run "$YAML" --quiet ${RUN_FLAGS[@]+"${RUN_FLAGS[@]}"} \
     >"$WORK/capfilt.log" 2>&1 || status=$?
   [ "$status" = 0 ] || { cat "$WORK/capfilt.log" >&2; echo "bench_e2e.sh: capfilt run exited $status" >&2; exit 1; }
+  if [ "$BF16" = 1 ]; then
+    rm -rf "$WORK/capfilt-out-bf16"
+    $TIME -f "%e %M" -o "$WORK/time-capfilt-bf16.txt" "${ENV_CMD[@]}" "$CAPFILT" run "$WORK/capfilt-bf16.yaml" --quiet \
+      ${RUN_FLAGS[@]+"${RUN_FLAGS[@]}"} >"$WORK/capfilt-bf16.log" 2>&1 \
+      || { cat "$WORK/capfilt-bf16.log" >&2; echo "bench_e2e.sh: capfilt run (bf16) failed" >&2; exit 1; }
+  fi
   SHARD=$WORK/capfilt-out/shard-00000.sqlite
   $PY - "$WORK" "$SHARD" "$r" "$RESULTS" <<'EOF'
 import json, sqlite3, sys
@@ -146,11 +158,22 @@ cf = {"wall_s": float(cf_wall), "peak_rss_kib": int(cf_kib), "run_wall_s": stats
       "captions": q("SELECT COUNT(*) FROM texts WHERE origin = 'synthetic'"),
       "stages_s": {k: v.get("seconds", 0) for k, v in stats["stages"].items()}}
 py.update(wall_s=float(py_wall), peak_rss_kib=int(py_kib), script_wall_s=py["wall_s"])
+row = {"round": int(r), "python": py, "capfilt": cf}
+try:
+    bf_wall, bf_kib = open(f"{work}/time-capfilt-bf16.txt").read().split()[-2:]
+    bdb = sqlite3.connect(f"{work}/capfilt-out-bf16/shard-00000.sqlite")
+    bstats = json.loads(bdb.execute("SELECT stats FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()[0])
+    row["capfilt_bf16"] = {"wall_s": float(bf_wall), "peak_rss_kib": int(bf_kib),
+                           "stages_s": {k: v.get("seconds", 0) for k, v in bstats["stages"].items()}}
+except FileNotFoundError:
+    pass
 with open(results, "a") as f:
-    f.write(json.dumps({"round": int(r), "python": py, "capfilt": cf}) + "\n")
+    f.write(json.dumps(row) + "\n")
 print(f"   round {r}: python {py['wall_s']:.1f} s {py['peak_rss_kib'] / 1024:.0f} MiB, "
       f"capfilt {cf['wall_s']:.1f} s {cf['peak_rss_kib'] / 1024:.0f} MiB ({py['wall_s'] / cf['wall_s']:.2f}x); "
-      f"load {open('/proc/loadavg').read().split()[0]}", flush=True)
+      + (f"bf16 {row['capfilt_bf16']['wall_s']:.1f} s {row['capfilt_bf16']['peak_rss_kib'] / 1024:.0f} MiB "
+         f"({py['wall_s'] / row['capfilt_bf16']['wall_s']:.2f}x); " if "capfilt_bf16" in row else "")
+      + f"load {open('/proc/loadavg').read().split()[0]}", flush=True)
 EOF
 done
 
@@ -180,7 +203,20 @@ print(f"   capfilt vs python: {out['speedup']:.2f}x faster, peak RSS {out['capfi
 print("   capfilt stages (ledger): " + ", ".join(f"{k} {v:.2f} s" for k, v in out["capfilt_stages_s"].items()))
 print("   python stages (script):  " + ", ".join(f"{k} {v:.2f} s" for k, v in out["python_stages_s"].items())
       + f", models loaded in {out['python_load_s']:.2f} s")
+if all("capfilt_bf16" in r for r in rounds):
+    bw = statistics.median(r["capfilt_bf16"]["wall_s"] for r in rounds)
+    brss = statistics.median(r["capfilt_bf16"]["peak_rss_kib"] for r in rounds) / 1024
+    bst = {k: statistics.median(r["capfilt_bf16"]["stages_s"].get(k, 0) for r in rounds) for k in out["capfilt_stages_s"]}
+    out.update(capfilt_bf16_wall_s=bw, capfilt_bf16_peak_rss_mib=brss, capfilt_bf16_stages_s=bst, speedup_bf16=out["python_wall_s"] / bw)
+    json.dump({**out, "per_round": rounds}, open(sys.argv[2], "w"), indent=1)
+    print(f"   capfilt run, precision: bf16                 {bw:8.1f} s   peak RSS {brss:7.0f} MiB")
+    print(f"   bf16 vs python: {out['speedup_bf16']:.2f}x faster; bf16 vs fp32 capfilt: {out['capfilt_wall_s'] / bw:.2f}x")
+    print("   capfilt bf16 stages (ledger): " + ", ".join(f"{k} {v:.2f} s" for k, v in bst.items()))
 if not same:
     print("   WARNING: the two sides did not do the same work (frames or pairs differ)")
     sys.exit(1)
 EOF
+if [ "$BF16" = 1 ]; then
+  echo "== quality of precision: bf16 against fp32 on this job (tools/compare_precision.py, last round)"
+  python3 tools/compare_precision.py "$WORK/capfilt-out" "$WORK/capfilt-out-bf16" | sed 's/^/   /'
+fi
