@@ -83,14 +83,23 @@ public enum OneDNN {
         deinit { dnnl_memory_destroy(handle) }
     }
 
-    /// A row-major 2-D descriptor; `transposed` describes an [cols, rows] buffer read as [rows, cols].
-    static func desc(_ rows: Int64, _ cols: Int64, _ type: dnnl_data_type_t, transposed: Bool = false) throws -> dnnl_memory_desc_t {
+    /// A row-major 2-D descriptor; `transposed` describes an [cols, rows] buffer read as [rows, cols],
+    /// `rowStride` rows that lie further apart than `cols` (a column block of a wider matrix).
+    static func desc(_ rows: Int64, _ cols: Int64, _ type: dnnl_data_type_t, transposed: Bool = false,
+                     rowStride: Int? = nil) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
         var dims: dnnl_dims_t = (rows, cols, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        try withUnsafePointer(to: &dims) { p in
-            try p.withMemoryRebound(to: Int64.self, capacity: 12) { d in
-                try check(dnnl_memory_desc_init_by_tag(&md, 2, d, type, transposed ? dnnl_ba : dnnl_ab),
-                          "dnnl_memory_desc_init_by_tag [\(rows), \(cols)]")
+        var strides: dnnl_dims_t = (Int64(rowStride ?? 0), 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        try withUnsafePointer(to: &dims) { d in
+            try withUnsafePointer(to: &strides) { st in
+                let dp = UnsafeRawPointer(d).assumingMemoryBound(to: Int64.self)
+                let sp = UnsafeRawPointer(st).assumingMemoryBound(to: Int64.self)
+                if rowStride != nil {
+                    try check(dnnl_memory_desc_init_by_strides(&md, 2, dp, type, sp), "dnnl_memory_desc_init_by_strides [\(rows), \(cols)]")
+                } else {
+                    try check(dnnl_memory_desc_init_by_tag(&md, 2, dp, type, transposed ? dnnl_ba : dnnl_ab),
+                              "dnnl_memory_desc_init_by_tag [\(rows), \(cols)]")
+                }
             }
         }
         return md
@@ -151,18 +160,7 @@ public enum OneDNN {
                  bias: UnsafeMutablePointer<Float>?, y: UnsafeMutablePointer<Float>, ldy: Int) throws {
             var srcD = try desc(Int64(m), Int64(k), dnnl_bf16)
             var weiD = try desc(Int64(k), Int64(n), dnnl_bf16, transposed: true)
-            var dstD = dnnl_memory_desc_t()
-            var dims: dnnl_dims_t = (Int64(m), Int64(n), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            var strides: dnnl_dims_t = (Int64(ldy), 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            try withUnsafePointer(to: &dims) { d in
-                try withUnsafePointer(to: &strides) { st in
-                    try d.withMemoryRebound(to: Int64.self, capacity: 12) { dp in
-                        try st.withMemoryRebound(to: Int64.self, capacity: 12) { sp in
-                            try check(dnnl_memory_desc_init_by_strides(&dstD, 2, dp, dnnl_f32, sp), "dnnl_memory_desc_init_by_strides [\(m), \(n)]")
-                        }
-                    }
-                }
-            }
+            var dstD = try desc(Int64(m), Int64(n), dnnl_f32, rowStride: ldy)
             let src = try Memory(&srcD, engine, x), wei = try Memory(&weiD, engine, w), dst = try Memory(&dstD, engine, y)
             var args = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: src.handle),
                         dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: wei.handle),

@@ -31,7 +31,7 @@ struct ClipBench: ParsableCommand {
     func run() throws {
         options.start("CLIP")
 
-        let gflops = sgemmGFLOPs(m: 1600, n: 3072, k: 768)
+        let gflops = sgemmRate(m: 1600, n: 3072, k: 768, repeats: 7) * 2 * 1600 * 3072 * 768 / 1e9
         print(String(format: "sgemm 1600×3072×768 (ViT-B/32 MLP at batch 32): %.1f GFLOP/s", gflops))
 
         if ops { try opBreakdown() }
@@ -90,17 +90,5 @@ struct ClipBench: ParsableCommand {
         let add = try medianRate(items: 1, repeats: 5) { Ops.addInPlace(&r, h) }
         print(String(format: "per batch-32 forward (12 layers): quick_gelu %.0f ms, layer norms %.0f ms, attention core %.0f ms, residual adds %.0f ms",
                      1000 * layers / act, 1000 * 2 * layers / ln, 1000 * layers / att, 1000 * 2 * layers / add))
-    }
-
-    func sgemmGFLOPs(m: Int, n: Int, k: Int) -> Double {
-        let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: n * k)
-        var c = [Float](repeating: 0, count: m * n)
-        let rate = (try? medianRate(items: 1, repeats: 7) {
-            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-                BLAS.gemm(transA: false, transB: true, m: m, n: n, k: k, a: ap.baseAddress!, lda: k,
-                          b: bp.baseAddress!, ldb: k, c: cp.baseAddress!, ldc: n)
-            } } }
-        }) ?? 0
-        return rate * 2 * Double(m) * Double(n) * Double(k) / 1e9
     }
 }

@@ -56,7 +56,7 @@ struct OpsBench: ParsableCommand {
             let flop = 2 * Double(m) * Double(k) * Double(n)
             let layer = try medianRate(items: 1, repeats: repeats) { _ = fp32(x) }
             let low = try medianRate(items: 1, repeats: repeats) { _ = bf16(x) }
-            let raw = sgemmRate(m: m, n: n, k: k)
+            let raw = sgemmRate(m: m, n: n, k: k, repeats: repeats)
             layerTotal += 1 / layer; bf16Total += 1 / low
             func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
             print(pad(name, 33) + pad("\(m)×\(k)×\(n)", 17) + String(format: "%8.2f %11.0f %11.0f %12.2f %9.2f %10.0f %10.2f",
@@ -75,17 +75,5 @@ struct OpsBench: ParsableCommand {
         let attFlop = 2 * 2 * 577.0 * 577 * 64 * 12
         print(String(format: "BLIP vision layer, the rest: attention core %.2f ms (%.0f GF/s in its two products), GELU over 577×3072 %.2f ms, "
                      + "2 layer norms %.2f ms, 2 residual adds %.2f ms", 1000 / att, attFlop * att / 1e9, 1000 / gelu, 2000 / ln, 2000 / add))
-    }
-
-    /// One raw row-major sgemm C = A·Bᵀ (beta 0) per call, as the layer's product without its bias.
-    func sgemmRate(m: Int, n: Int, k: Int) -> Double {
-        let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: n * k)
-        var c = [Float](repeating: 0, count: m * n)
-        return (try? medianRate(items: 1, repeats: repeats) {
-            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-                BLAS.gemm(transA: false, transB: true, m: m, n: n, k: k, a: ap.baseAddress!, lda: k,
-                          b: bp.baseAddress!, ldb: k, c: cp.baseAddress!, ldc: n)
-            } } }
-        }) ?? 0
     }
 }
