@@ -55,48 +55,46 @@ extension Ops {
 
         /// One (item, head) pair into `s` (seq × seq scratch).
         func head(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ b: Int, _ h: Int,
-                  _ s: UnsafeMutablePointer<Float>, oneThread: Bool) {
+                  _ s: UnsafeMutablePointer<Float>) {
             let base = src + b * seq * d3
             let q = base + h * hd, k = base + d + h * hd, v = base + 2 * d + h * hd
-            let gemm = oneThread ? oneThreadGEMM : blasGEMM
-            gemm(false, true, seq, seq, hd, scale, q, d3, k, d3, s, seq)
+            callerGEMM(false, true, seq, seq, hd, scale, q, d3, k, d3, s, seq)
             for i in 0..<seq {
                 let visible = mask.visible(b, i, seq: seq)
                 let row = s + i * seq
                 softmaxInPlace(row, count: visible)
                 for j in visible..<seq { row[j] = 0 }
             }
-            gemm(false, false, seq, hd, seq, 1, s, seq, v, d3, dst + b * seq * d + h * hd, d)
+            callerGEMM(false, false, seq, hd, seq, 1, s, seq, v, d3, dst + b * seq * d + h * hd, d)
         }
 
         return Tensor.uninitialized([batch * seq, d]) { out in
             qkv.data.withUnsafeBufferPointer { qp in
                 nonisolated(unsafe) let (src, dst) = (qp.baseAddress!, out.baseAddress!)
-                // Below OpenBLAS's threading threshold its sgemm runs on the caller's thread; above it,
-                // oneDNN's sgemm with a team of one does, so pairs still spread over our threads.
-                let oneThread = seq * seq * hd > blasThreadedWork
                 Parallel.forEachRange(batch * heads, minPerThread: 1) { pairs in
                     let s = UnsafeMutablePointer<Float>.allocate(capacity: seq * seq)
                     defer { s.deallocate() }
                     for pair in pairs {
-                        head(src, dst, pair / heads, pair % heads, s, oneThread: oneThread)
+                        head(src, dst, pair / heads, pair % heads, s)
                     }
                 }
             }
         }
     }
 
-    /// Row-major C = alpha·op(A)·op(B) (beta 0) through OpenBLAS, or oneDNN on this thread alone.
-    static func blasGEMM(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
-                         _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                         _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-        BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
-    }
-
-    static func oneThreadGEMM(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
-                              _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                              _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-        OneDNN.sgemmOnThisThread(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+    /// Row-major C = alpha·op(A)·op(B) (beta 0) on the calling thread, for callers that spread
+    /// products over `Parallel`'s threads themselves. Below OpenBLAS's threading threshold its sgemm
+    /// runs on the caller's thread; above it OpenBLAS would hand the product to its one shared pool,
+    /// which parallel callers fight over (its workers and waiting callers spin in sched_yield), so
+    /// oneDNN's sgemm with a team of one runs it instead.
+    static func callerGEMM(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                           _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                           _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        if m * n * k > blasThreadedWork {
+            OneDNN.sgemmOnThisThread(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+        } else {
+            BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+        }
     }
 
     /// Attention of `rows` query sequences against keys/values that live elsewhere — a KV cache
@@ -118,8 +116,7 @@ extension Ops {
             // Shared read-only with the worker threads for the duration of this call.
             nonisolated(unsafe) let (keys, values, visible) = (keys, values, visible)
             nonisolated(unsafe) let (q, out) = (q, out)
-            // A decoding step has a handful of queries per row: each (row, head) pair is far below
-            // OpenBLAS's threading threshold, so the pairs are spread over threads here.
+            // The (row, head) pairs are spread over threads here, each pair's products on its thread.
             Parallel.forEachRange(rows * heads, minPerThread: 4) { pairs in
                 let s = UnsafeMutablePointer<Float>.allocate(capacity: max(tq * keyCount, 1))
                 defer { s.deallocate() }
@@ -127,16 +124,14 @@ extension Ops {
                     let r = pair / heads, h = pair % heads
                     let qp = q + r * tq * ldq + h * hd
                     let kp = keys(r) + h * hd, vp = values(r) + h * hd
-                    BLAS.gemm(transA: false, transB: true, m: tq, n: keyCount, k: hd, alpha: scale,
-                              a: qp, lda: ldq, b: kp, ldb: ldkv, c: s, ldc: keyCount)
+                    callerGEMM(false, true, tq, keyCount, hd, scale, qp, ldq, kp, ldkv, s, keyCount)
                     for i in 0..<tq {
                         let n = visible(r, i)
                         let row = s + i * keyCount
                         softmaxInPlace(row, count: n)
                         for j in n..<keyCount { row[j] = 0 }
                     }
-                    BLAS.gemm(transA: false, transB: false, m: tq, n: hd, k: keyCount,
-                              a: s, lda: keyCount, b: vp, ldb: ldkv, c: out + r * tq * ldo + h * hd, ldc: ldo)
+                    callerGEMM(false, false, tq, hd, keyCount, 1, s, keyCount, vp, ldkv, out + r * tq * ldo + h * hd, ldo)
                 }
             }
         }
@@ -169,8 +164,9 @@ extension Ops {
         withoutActuallyEscaping(keyCount) { keyCount in
             nonisolated(unsafe) let (keys, values, keyCount) = (keys, values, keyCount)
             nonisolated(unsafe) let (q, out) = (q, out)
-            // Each (segment, head) gemm is small (tens of queries × hundreds of keys × 64), below
-            // OpenBLAS's threading threshold, so the pairs are spread over threads here.
+            // The (segment, head) pairs are spread over threads here, each pair's products on its
+            // thread: a frame's texts in ITM are hundreds of queries against 577 image tokens, well
+            // above OpenBLAS's threading threshold, so `callerGEMM` matters.
             Parallel.forEachRange(live.count * heads, minPerThread: 4) { pairs in
                 let s = UnsafeMutablePointer<Float>.allocate(capacity: max(scratch, 1))
                 defer { s.deallocate() }
@@ -178,12 +174,10 @@ extension Ops {
                     let seg = live[pair / heads], h = pair % heads
                     let rows = segments[seg], n = keyCount(seg)
                     let qp = q + rows.lowerBound * ldq + h * hd
-                    BLAS.gemm(transA: false, transB: true, m: rows.count, n: n, k: hd, alpha: scale,
-                              a: qp, lda: ldq, b: keys(seg) + h * hd, ldb: ldkv, c: s, ldc: n)
+                    callerGEMM(false, true, rows.count, n, hd, scale, qp, ldq, keys(seg) + h * hd, ldkv, s, n)
                     for i in 0..<rows.count { softmaxInPlace(s + i * n, count: n) }
-                    BLAS.gemm(transA: false, transB: false, m: rows.count, n: hd, k: n,
-                              a: s, lda: n, b: values(seg) + h * hd, ldb: ldkv,
-                              c: out + rows.lowerBound * ldo + h * hd, ldc: ldo)
+                    callerGEMM(false, false, rows.count, hd, n, 1, s, n, values(seg) + h * hd, ldkv,
+                               out + rows.lowerBound * ldo + h * hd, ldo)
                 }
             }
         }
