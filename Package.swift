@@ -22,12 +22,13 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
         .systemLibrary(name: "COneDNN", path: "Sources/COneDNN"),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
 
         // The core modules and Demo compile in the Swift 6 language mode (complete concurrency checking);
         // the default below (5) is left to the CLI, the bench and the tests.
         .target(name: "Media", dependencies: ["CFFmpeg"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: [.swiftLanguageMode(.v6)]),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "COneDNN"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "COneDNN", "CMalloc"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "Models", dependencies: ["Tensor"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "Pipeline", dependencies: [
             "Media", "Store", "Models", "Tensor",

@@ -46,6 +46,7 @@ struct ModelBenchOptions: ParsableArguments {
     var baseline: String?
 
     func start(_ title: String) {
+        Heap.keepFreedBlocks()  // as `capfilt` does at start
         BLAS.setThreads(threads)
         let label = self.label ?? "Swift/OpenBLAS \(BLAS.coreName)"
         print("== \(title) bench: \(label), \(BLAS.threads) threads, OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")

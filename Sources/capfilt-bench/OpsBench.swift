@@ -22,6 +22,7 @@ struct OpsBench: ParsableCommand {
     var threads: Int = 2
 
     func run() throws {
+        Heap.keepFreedBlocks()
         BLAS.setThreads(threads)
         print("== ops bench: OpenBLAS \(BLAS.coreName), oneDNN \(OneDNN.isa), \(BLAS.threads) threads, "
               + "OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")

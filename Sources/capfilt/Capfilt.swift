@@ -33,6 +33,7 @@ struct CommandExit: Error {
 @main
 enum Main {
     static func main() {
+        Heap.keepFreedBlocks()
         let command: ParsableCommand
         do {
             command = try Capfilt.parseAsRoot()
