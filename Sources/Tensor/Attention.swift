@@ -26,8 +26,8 @@ public struct AttentionMask: Sendable {
 }
 
 extension Ops {
-    /// OpenBLAS 0.3.21 runs an sgemm on one thread when m·n·k ≤ 65536·GEMM_MULTITHREAD_THRESHOLD
-    /// (4 in Debian's build); a head's score gemm above this is threaded inside OpenBLAS.
+    /// Products above this many multiply-adds go to oneDNN's sgemm in `callerGEMM` (OpenBLAS
+    /// 0.3.21's own threading threshold, 65536 × GEMM_MULTITHREAD_THRESHOLD 4 in Debian's build).
     static let blasThreadedWork = 65536 * 4
 
     /// qkv: [batch·seq, 3·hidden] laid out as [Q | K | V]; returns [batch·seq, hidden] with heads
@@ -35,13 +35,9 @@ extension Ops {
     /// Masked keys get probability exactly 0, which is what adding finfo.min before softmax gives
     /// in fp32 whenever at least one key is visible.
     ///
-    /// The (item, head) pairs are spread over threads, each pair's two products on its own thread:
-    /// - short sequences (CLIP's 50 image tokens, ≤ 77 text tokens): OpenBLAS runs products this
-    ///   small on the caller's thread;
-    /// - long ones (BLIP's 577 image tokens): OpenBLAS would thread each product from its one pool,
-    ///   and callers in parallel fight over it (measured ~10× slower than the flops), so these go to
-    ///   oneDNN's sgemm with a team of one. (Before: heads in turn with OpenBLAS threading each, and
-    ///   the softmax rows split: 42–44 ms per BLIP vision layer against 35–39 ms now, on a loaded host.)
+    /// The (item, head) pairs are spread over threads, each pair's two products on its own thread
+    /// (`callerGEMM`). (Before: heads in turn with OpenBLAS threading each, and the softmax rows
+    /// split: 42–44 ms per BLIP vision layer against 35–39 ms now, on a loaded host.)
     public static func attention(
         qkv: Tensor, batch: Int, seq: Int, heads: Int, mask: AttentionMask
     ) -> Tensor {
@@ -83,10 +79,10 @@ extension Ops {
     }
 
     /// Row-major C = alpha·op(A)·op(B) (beta 0) on the calling thread, for callers that spread
-    /// products over `Parallel`'s threads themselves. Below OpenBLAS's threading threshold its sgemm
-    /// runs on the caller's thread; above it OpenBLAS would hand the product to its one shared pool,
-    /// which parallel callers fight over (its workers and waiting callers spin in sched_yield), so
-    /// oneDNN's sgemm with a team of one runs it instead.
+    /// products over `Parallel`'s threads themselves. Both libraries run on the caller's thread
+    /// here (OpenBLAS is kept at one thread, BLAS.swift; oneDNN gets a team of one); above
+    /// `blasThreadedWork` oneDNN's sgemm, which was 0–8 % faster single-threaded at the attention
+    /// shapes (577 or 700 queries × 577 keys × 64), and at par on the score products.
     static func callerGEMM(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                            _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                            _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
@@ -165,8 +161,7 @@ extension Ops {
             nonisolated(unsafe) let (keys, values, keyCount) = (keys, values, keyCount)
             nonisolated(unsafe) let (q, out) = (q, out)
             // The (segment, head) pairs are spread over threads here, each pair's products on its
-            // thread: a frame's texts in ITM are hundreds of queries against 577 image tokens, well
-            // above OpenBLAS's threading threshold, so `callerGEMM` matters.
+            // thread: a frame's texts in ITM are hundreds of queries against 577 image tokens.
             Parallel.forEachRange(live.count * heads, minPerThread: 4) { pairs in
                 let s = UnsafeMutablePointer<Float>.allocate(capacity: max(scratch, 1))
                 defer { s.deallocate() }

@@ -211,8 +211,7 @@ public enum OneDNN {
     }
 
     /// Row-major fp32 C = alpha·op(A)·op(B) + beta·C on the calling thread alone (oneDNN's sgemm with
-    /// a team of one). For callers that already run one product per thread: OpenBLAS threads every
-    /// product above its size threshold from one shared pool, and two callers fight over it.
+    /// a team of one), for callers that already run one product per thread (attention heads).
     public static func sgemmOnThisThread(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,

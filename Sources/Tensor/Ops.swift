@@ -1,5 +1,5 @@
 // Row-wise kernels for transformer layers. Activations are [rows, features] matrices; every
-// matrix product goes through BLAS.gemm, the rest are tight loops the optimiser vectorises.
+// matrix product goes through Ops.gemm (split over threads) or BLAS.gemm (on the caller's thread), the rest are tight loops the optimiser vectorises.
 import Foundation
 
 public enum Ops {
@@ -26,9 +26,9 @@ public enum Ops {
             }
             x.data.withUnsafeBufferPointer { xp in
                 weight.data.withUnsafeBufferPointer { wp in
-                    BLAS.gemm(transA: false, transB: true, m: rows, n: outF, k: inF,
-                              a: xp.baseAddress!, lda: inF, b: wp.baseAddress!, ldb: inF,
-                              beta: bias == nil ? 0 : 1, c: y.baseAddress!, ldc: outF)
+                    gemm(transA: false, transB: true, m: rows, n: outF, k: inF,
+                         a: xp.baseAddress!, lda: inF, b: wp.baseAddress!, ldb: inF,
+                         beta: bias == nil ? 0 : 1, c: y.baseAddress!, ldc: outF)
                 }
             }
         }
@@ -102,9 +102,52 @@ public enum Ops {
         return Tensor.uninitialized([m, n]) { c in
             a.data.withUnsafeBufferPointer { ap in
                 b.data.withUnsafeBufferPointer { bp in
-                    BLAS.gemm(transA: false, transB: transposeB, m: m, n: n, k: k,
-                              a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: transposeB ? k : n,
-                              c: c.baseAddress!, ldc: n)
+                    gemm(transA: false, transB: transposeB, m: m, n: n, k: k,
+                         a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: transposeB ? k : n,
+                         c: c.baseAddress!, ldc: n)
+                }
+            }
+        }
+    }
+
+    /// Products below this many multiply-adds run on the caller's thread (OpenBLAS's own
+    /// threading threshold in Debian's 0.3.21: 65536 × GEMM_MULTITHREAD_THRESHOLD 4).
+    static let gemmSplitWork = 65536 * 4
+
+    /// Row-major C = alpha·op(A)·op(B) + beta·C split over the runtime's threads, one
+    /// single-threaded sgemm per part (OpenBLAS runs on one thread, see BLAS.swift). A part is a
+    /// block of output columns when op(A) is the smaller operand — each thread then packs all of A
+    /// and only its share of B, the weights — and a block of rows otherwise. Every element of C is
+    /// the same dot product in the same kernel as an unsplit call; only the blocking differs.
+    public static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let t = BLAS.threads
+        guard t > 1, m * n * k > gemmSplitWork else {
+            BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        nonisolated(unsafe) let (a, b, c) = (a, b, c)
+        if m <= n {
+            // Column blocks of a multiple of 16 floats (one 64-byte line of C per row).
+            let block = ((n + t - 1) / t + 15) / 16 * 16
+            let parts = (n + block - 1) / block
+            Parallel.forEachRange(parts, minPerThread: 1) { range in
+                for p in range {
+                    let j0 = p * block, cols = min(block, n - j0)
+                    BLAS.gemm(transA: transA, transB: transB, m: m, n: cols, k: k, alpha: alpha, a: a, lda: lda,
+                              b: transB ? b + j0 * ldb : b + j0, ldb: ldb, beta: beta, c: c + j0, ldc: ldc)
+                }
+            }
+        } else {
+            Parallel.forEachRange(t, minPerThread: 1) { range in
+                for p in range {
+                    let i0 = m * p / t, i1 = m * (p + 1) / t
+                    BLAS.gemm(transA: transA, transB: transB, m: i1 - i0, n: n, k: k, alpha: alpha,
+                              a: transA ? a + i0 : a + i0 * lda, lda: lda, b: b, ldb: ldb, beta: beta, c: c + i0 * ldc, ldc: ldc)
                 }
             }
         }

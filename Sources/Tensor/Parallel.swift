@@ -1,5 +1,6 @@
-// Splits row-wise work over the same number of threads OpenBLAS uses, so `BLAS.setThreads(1)`
-// makes a whole forward pass single-threaded (the pipeline runs several models side by side).
+// Splits work over the runtime's threads (`BLAS.threads`; OpenBLAS itself runs on one), so
+// `BLAS.setThreads(1)` makes a whole forward pass single-threaded (the pipeline runs several
+// models side by side).
 import Dispatch
 
 public enum Parallel {

@@ -5,8 +5,8 @@
 // enough for OpenBLAS's small-matrix path read the weights once, in place, on the calling thread.
 
 extension Ops {
-    /// OpenBLAS 0.3.21 runs an sgemm on the calling thread when m·n·k ≤ 65536·4 (Debian's
-    /// GEMM_MULTITHREAD_THRESHOLD); below that several threads may call it at once.
+    /// The work of one column block: OpenBLAS 0.3.21's threading threshold (65536 × 4 in Debian's
+    /// build), under which its small-matrix kernels read the weights in place.
     public static let blasSingleThreadWork = 65536 * 4
 
     /// Inputs up to this many rows go through `fewRowsLinear` in the decoder.

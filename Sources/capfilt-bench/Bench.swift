@@ -116,15 +116,16 @@ func hostCPU() -> String {
         + "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(isa)"
 }
 
-/// Calls/s of one raw row-major sgemm C = A·Bᵀ (beta 0): a layer's product without its bias, the rate
+/// Calls/s of one raw row-major sgemm C = A·Bᵀ (beta 0), threaded by OpenBLAS itself (as a BLAS user
+/// calls it): a layer's product without its bias, the rate
 /// the layers are held against (`clip`, `ops`).
 func sgemmRate(m: Int, n: Int, k: Int, repeats: Int) -> Double {
     let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: n * k)
     var c = [Float](repeating: 0, count: m * n)
     return (try? medianRate(items: 1, repeats: repeats) {
         a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-            BLAS.gemm(transA: false, transB: true, m: m, n: n, k: k, a: ap.baseAddress!, lda: k,
-                      b: bp.baseAddress!, ldb: k, c: cp.baseAddress!, ldc: n)
+            BLAS.gemmThreadedByOpenBLAS(threads: BLAS.threads, transA: false, transB: true, m: m, n: n, k: k, a: ap.baseAddress!, lda: k,
+                                        b: bp.baseAddress!, ldb: k, c: cp.baseAddress!, ldc: n)
         } } }
     }) ?? 0
 }

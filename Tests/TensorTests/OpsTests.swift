@@ -14,6 +14,44 @@ final class OpsTests: XCTestCase {
     var g = LCG(s: 42)
     func random(_ shape: [Int]) -> Tensor { Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in g.next() }) }
 
+    /// Ops.gemm splits a product over the threads by output columns (m ≤ n) or by rows: every
+    /// transposition, a strided C and beta 1, on 1 and 2 threads, against double precision.
+    func testGEMMSplitOverThreadsMatchesNaive() {
+        let before = BLAS.threads
+        defer { BLAS.setThreads(before) }
+        var worst: Double = 0
+        for threads in [1, 2] {
+            BLAS.setThreads(threads)
+            for (m, n, k) in [(37, 300, 40), (300, 45, 40), (3, 5, 7)] {
+                for transA in [false, true] { for transB in [false, true] {
+                    let a = random(transA ? [k, m] : [m, k]), b = random(transB ? [n, k] : [k, n])
+                    let ldc = n + 3
+                    let c0 = random([m, ldc])
+                    var c = c0.data
+                    a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                        Ops.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: ap.baseAddress!, lda: transA ? m : k,
+                                 b: bp.baseAddress!, ldb: transB ? k : n, beta: 1, c: cp.baseAddress!, ldc: ldc)
+                    } } }
+                    for i in 0..<m {
+                        for j in 0..<ldc {
+                            var ref = Double(c0.data[i * ldc + j])
+                            if j < n {
+                                var dot = 0.0
+                                for p in 0..<k {
+                                    dot += Double(transA ? a.data[p * m + i] : a.data[i * k + p]) * Double(transB ? b.data[j * k + p] : b.data[p * n + j])
+                                }
+                                ref += 0.5 * dot
+                            }
+                            worst = max(worst, abs(ref - Double(c[i * ldc + j])))
+                        }
+                    }
+                } }
+            }
+        }
+        print("gemm split over threads max |Δ| \(worst)")
+        XCTAssertLessThan(worst, 1e-4)
+    }
+
     func testLinearMatchesNaive() {
         let x = random([7, 13]), w = random([5, 13]), b = random([5])
         let y = Ops.linear(x, weight: w, bias: b)
