@@ -1,6 +1,19 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+import Foundation
+
+// The numeric modules' own loops (softmax, GELU, layer norm, the decoder's sampling) are compiled
+// for AVX2 + FMA (x86-64-v3, any x86 CPU since 2013–2015), not baseline x86-64's 4-wide SSE:
+// softmax over BLIP's 577-key attention rows ran 2× faster (issue #14's note). CAPFILT_PORTABLE=1
+// at build time keeps the baseline, for older CPUs.
+#if arch(x86_64)
+let vectorISA: [SwiftSetting] = ProcessInfo.processInfo.environment["CAPFILT_PORTABLE"] == nil
+    ? [.unsafeFlags(["-target-cpu", "haswell"])] : []
+#else
+let vectorISA: [SwiftSetting] = []
+#endif
+
 // FFmpeg, OpenBLAS, oneDNN and SQLite come from Debian's -dev packages (`make deps`); each is one
 // system-library target whose modulemap links the libraries and whose shim.h exposes what Swift
 // cannot import (function-like macros). Swift code reaches them only through one wrapper per library.
@@ -28,8 +41,8 @@ let package = Package(
         // the default below (5) is left to the CLI, the bench and the tests.
         .target(name: "Media", dependencies: ["CFFmpeg"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: [.swiftLanguageMode(.v6)]),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "COneDNN", "CMalloc"], swiftSettings: [.swiftLanguageMode(.v6)]),
-        .target(name: "Models", dependencies: ["Tensor"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "COneDNN", "CMalloc"], swiftSettings: [.swiftLanguageMode(.v6)] + vectorISA),
+        .target(name: "Models", dependencies: ["Tensor"], swiftSettings: [.swiftLanguageMode(.v6)] + vectorISA),
         .target(name: "Pipeline", dependencies: [
             "Media", "Store", "Models", "Tensor",
             .product(name: "Yams", package: "Yams"),

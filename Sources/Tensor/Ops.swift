@@ -226,12 +226,27 @@ public enum Ops {
     /// Numerically stable softmax of `cols` values in place (max subtracted first, as torch).
     @inline(__always)
     static func softmaxInPlace(_ p: UnsafeMutablePointer<Float>, count cols: Int) {
-        var mx = -Float.infinity
-        for i in 0..<cols { mx = max(mx, p[i]) }
-        // Separate loops: the first vectorises; a float sum in it would pin it to scalar order.
+        // The max and the sum are reductions, which the optimiser keeps in scalar order (one
+        // dependent compare or add per element); eight lanes make them independent. The max is
+        // exact in any order; the sum's order changes its last bits only. One thread, 12 heads ×
+        // 577 rows of 577: 17.7 → 12.0 ms (baseline x86-64), 7.5 ms with AVX2 (Package.swift).
+        let vec = cols & ~7
+        var m0 = -Float.infinity, m1 = m0, m2 = m0, m3 = m0, m4 = m0, m5 = m0, m6 = m0, m7 = m0
+        var i = 0
+        while i < vec {
+            m0 = max(m0, p[i]); m1 = max(m1, p[i + 1]); m2 = max(m2, p[i + 2]); m3 = max(m3, p[i + 3])
+            m4 = max(m4, p[i + 4]); m5 = max(m5, p[i + 5]); m6 = max(m6, p[i + 6]); m7 = max(m7, p[i + 7])
+            i += 8
+        }
+        var mx = max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
+        while i < cols { mx = max(mx, p[i]); i += 1 }
+        // Separate loops: this one vectorises on its own.
         for i in 0..<cols { p[i] = FastMath.exp(p[i] - mx) }
-        var sum: Float = 0
-        for i in 0..<cols { sum += p[i] }
+        var lanes = SIMD8<Float>()
+        i = 0
+        while i < vec { lanes += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self); i += 8 }
+        var sum = lanes.sum()
+        while i < cols { sum += p[i]; i += 1 }
         let inv = 1 / sum
         for i in 0..<cols { p[i] *= inv }
     }
