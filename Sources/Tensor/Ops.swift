@@ -1,5 +1,6 @@
 // Row-wise kernels for transformer layers. Activations are [rows, features] matrices; every
-// matrix product goes through Ops.gemm (split over threads) or BLAS.gemm (on the caller's thread), the rest are tight loops the optimiser vectorises.
+// matrix product goes through Ops.gemm (split over the threads) or BLAS.gemm (on the caller's
+// thread), the rest are tight loops the optimiser vectorises.
 import Foundation
 
 public enum Ops {
@@ -117,8 +118,8 @@ public enum Ops {
     /// Row-major C = alpha·op(A)·op(B) + beta·C split over the runtime's threads, one
     /// single-threaded sgemm per part (OpenBLAS runs on one thread, see BLAS.swift). A part is a
     /// block of output columns when op(A) is the smaller operand — each thread then packs all of A
-    /// and only its share of B, the weights — and a block of rows otherwise. Every element of C is
-    /// the same dot product in the same kernel as an unsplit call; only the blocking differs.
+    /// and only its share of B, the weights — and a block of rows otherwise. The result equals an
+    /// unsplit call up to summation order (a small part may take OpenBLAS's small-matrix kernel).
     public static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
