@@ -111,9 +111,13 @@ public enum Ops {
         }
     }
 
-    /// Products below this many multiply-adds run on the caller's thread (OpenBLAS's own
-    /// threading threshold in Debian's 0.3.21: 65536 × GEMM_MULTITHREAD_THRESHOLD 4).
-    static let gemmSplitWork = 65536 * 4
+    /// OpenBLAS 0.3.21 multiplies products of at most this many multiply-adds with its small-matrix
+    /// kernels (sgemm_small_kernel_permit: M·N·K ≤ 100³), which sum in another order than its
+    /// blocked kernels. A product is split only when every part stays above it: then each part and
+    /// the unsplit product take the same blocked kernel, whose sums run over k in the same order
+    /// whatever the partition of rows and columns — so results do not depend on the thread count
+    /// (an array task on one CPU writes what a two-thread run writes; ClusterSlurmTests holds it).
+    static let smallKernelWork = 100 * 100 * 100
 
     /// Row-major C = alpha·op(A)·op(B) + beta·C split over the runtime's threads, one
     /// single-threaded sgemm per part (OpenBLAS runs on one thread, see BLAS.swift). A part is a
@@ -127,14 +131,16 @@ public enum Ops {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         let t = BLAS.threads
-        guard t > 1, m * n * k > gemmSplitWork else {
+        // Column blocks of a multiple of 16 floats (one 64-byte line of C per row); row blocks of
+        // m / t rows. The smallest part decides whether to split at all.
+        let block = ((n + t - 1) / t + 15) / 16 * 16
+        let smallestPart = m <= n ? m * min(block, n - (n - 1) / block * block) * k : (m / t) * n * k
+        guard t > 1, smallestPart > smallKernelWork else {
             BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
         nonisolated(unsafe) let (a, b, c) = (a, b, c)
         if m <= n {
-            // Column blocks of a multiple of 16 floats (one 64-byte line of C per row).
-            let block = ((n + t - 1) / t + 15) / 16 * 16
             let parts = (n + block - 1) / block
             Parallel.forEachRange(parts, minPerThread: 1) { range in
                 for p in range {
