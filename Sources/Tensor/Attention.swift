@@ -26,10 +26,6 @@ public struct AttentionMask: Sendable {
 }
 
 extension Ops {
-    /// Products above this many multiply-adds go to oneDNN's sgemm in `callerGEMM` (OpenBLAS
-    /// 0.3.21's own threading threshold, 65536 × GEMM_MULTITHREAD_THRESHOLD 4 in Debian's build).
-    static let blasThreadedWork = 65536 * 4
-
     /// qkv: [batch·seq, 3·hidden] laid out as [Q | K | V]; returns [batch·seq, hidden] with heads
     /// concatenated in order (the layout out_proj expects).
     /// Masked keys get probability exactly 0, which is what adding finfo.min before softmax gives
@@ -81,12 +77,12 @@ extension Ops {
     /// Row-major C = alpha·op(A)·op(B) (beta 0) on the calling thread, for callers that spread
     /// products over `Parallel`'s threads themselves. Both libraries run on the caller's thread
     /// here (OpenBLAS is kept at one thread, BLAS.swift; oneDNN gets a team of one); above
-    /// `blasThreadedWork` oneDNN's sgemm, which was 0–8 % faster single-threaded at the attention
+    /// `blasSingleThreadWork` (SmallRowsLinear.swift) oneDNN's sgemm, which was 0–8 % faster single-threaded at the attention
     /// shapes (577 or 700 queries × 577 keys × 64), and at par on the score products.
     static func callerGEMM(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                            _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                            _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-        if m * n * k > blasThreadedWork {
+        if m * n * k > blasSingleThreadWork {
             OneDNN.sgemmOnThisThread(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
         } else {
             BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)

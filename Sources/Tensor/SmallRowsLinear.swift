@@ -1,12 +1,14 @@
 // nn.Linear for the few rows of a decoding step (a batch's beams or samples) through OpenBLAS's
-// own AVX-512 kernels. Our Swift loops are built for baseline x86-64 (SSE, no FMA), so the
-// streaming kernel in Ops.linear runs out of instructions at a few rows, while one plain sgemm over
+// own AVX-512 kernels. When this was measured our Swift loops were built for baseline x86-64 (SSE,
+// no FMA; they are AVX2 now, Package.swift, and the crossover was not measured again), so the
+// streaming kernel in Ops.linear ran out of instructions at a few rows, while one plain sgemm over
 // a whole weight matrix packs it first (more memory traffic than the product). Column blocks small
 // enough for OpenBLAS's small-matrix path read the weights once, in place, on the calling thread.
 
 extension Ops {
-    /// The work of one column block: OpenBLAS 0.3.21's threading threshold (65536 × 4 in Debian's
-    /// build), under which its small-matrix kernels read the weights in place.
+    /// The work of one column block here, and the size above which attention's `callerGEMM` takes
+    /// oneDNN: OpenBLAS 0.3.21's threading threshold (65536 × 4 in Debian's build), under which its
+    /// small-matrix kernels read the weights in place.
     public static let blasSingleThreadWork = 65536 * 4
 
     /// Inputs up to this many rows go through `fewRowsLinear` in the decoder.

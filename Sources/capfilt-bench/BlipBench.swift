@@ -97,17 +97,7 @@ struct BlipBench: ParsableCommand {
                 for m in [1, 3, 8, 24] {
                     let x = rand([m, inF])
                     let lin = try medianRate(items: 1, repeats: 7) { _ = Ops.linear(x, weight: w, bias: b) }
-                    let gemm = try medianRate(items: 1, repeats: 7) {
-                        var y = [Float](repeating: 0, count: m * outF)
-                        x.data.withUnsafeBufferPointer { xp in
-                            w.data.withUnsafeBufferPointer { wp in
-                                y.withUnsafeMutableBufferPointer { yp in
-                                    BLAS.gemm(transA: false, transB: true, m: m, n: outF, k: inF, a: xp.baseAddress!, lda: inF,
-                                              b: wp.baseAddress!, ldb: inF, c: yp.baseAddress!, ldc: outF)
-                                }
-                            }
-                        }
-                    }
+                    let gemm = sgemmRate(m: m, n: outF, k: inF, repeats: 7)
                     let chunked = try medianRate(items: 1, repeats: 7) { _ = Ops.fewRowsLinear(x, weight: w, bias: b) }
                     line += String(format: "  rows %2d: linear %6.2f, sgemm %6.2f, fewRowsLinear %6.2f ms", m, 1000 / lin, 1000 / gemm, 1000 / chunked)
                 }
