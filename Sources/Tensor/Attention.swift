@@ -77,8 +77,9 @@ extension Ops {
     /// Row-major C = alpha·op(A)·op(B) (beta 0) on the calling thread, for callers that spread
     /// products over `Parallel`'s threads themselves. Both libraries run on the caller's thread
     /// here (OpenBLAS is kept at one thread, BLAS.swift; oneDNN gets a team of one); above
-    /// `blasSingleThreadWork` (SmallRowsLinear.swift) oneDNN's sgemm, which was 0–8 % faster single-threaded at the attention
-    /// shapes (577 or 700 queries × 577 keys × 64), and at par on the score products.
+    /// `blasSingleThreadWork` (SmallRowsLinear.swift) oneDNN's sgemm. Measured single-threaded at
+    /// 577 or 700 queries × 577 keys × 64, the two were within 10 % of each other: oneDNN 5–8 %
+    /// faster on probabilities × values, 2–8 % slower on the scores; not worth a per-product rule.
     static func callerGEMM(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                            _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                            _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
