@@ -64,7 +64,36 @@ public enum Ops {
         typealias V = SIMD8<Float>
         @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
         let vec = k & ~7
-        for j in range {
+        var first = range.lowerBound
+        if m == 1 {
+            // One input row (a greedy step, a batch-1 projection): four weight rows per pass, so
+            // each load of x serves four of them; the block below would load x four times per
+            // weight vector and throw three of the sums away. Each output is the same expression
+            // as there (eight lanes over k, summed, the tail, then the bias), so which path a
+            // feature takes, and how threads split the features, changes no bit.
+            while first + 4 <= range.upperBound {
+                let w0 = w + first * k, w1 = w0 + k, w2 = w1 + k, w3 = w2 + k
+                var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+                var i = 0
+                while i < vec {
+                    let xv = load(x + i)
+                    a0 += load(w0 + i) * xv
+                    a1 += load(w1 + i) * xv
+                    a2 += load(w2 + i) * xv
+                    a3 += load(w3 + i) * xv
+                    i += 8
+                }
+                @inline(__always) func finish(_ a: V, _ wr: UnsafePointer<Float>, _ j: Int) {
+                    var s = a.sum()
+                    var t = vec
+                    while t < k { s += wr[t] * x[t]; t += 1 }
+                    y[j] = s + (bias?[j] ?? 0)
+                }
+                finish(a0, w0, first); finish(a1, w1, first + 1); finish(a2, w2, first + 2); finish(a3, w3, first + 3)
+                first += 4
+            }
+        }
+        for j in first..<range.upperBound {
             let wr = w + j * k
             let b = bias?[j] ?? 0
             var r0 = 0

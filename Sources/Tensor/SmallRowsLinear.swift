@@ -1,9 +1,15 @@
-// nn.Linear for the few rows of a decoding step (a batch's beams or samples) through OpenBLAS's
-// own AVX-512 kernels. When this was measured our Swift loops were built for baseline x86-64 (SSE,
-// no FMA; they are AVX2 now, Package.swift, and the crossover was not measured again), so the
-// streaming kernel in Ops.linear ran out of instructions at a few rows, while one plain sgemm over
-// a whole weight matrix packs it first (more memory traffic than the product). Column blocks small
-// enough for OpenBLAS's small-matrix path read the weights once, in place, on the calling thread.
+// nn.Linear for the few rows of a decoding step (a batch's beams or samples). Two kernels, chosen
+// by row count (`decodingLinear`):
+// - up to `streamingDecodeRows` rows, Ops.linear's streaming kernel (Swift, AVX2), which reads
+//   each weight row once and, for one row, four weight rows per load of the input;
+// - above that, OpenBLAS's own AVX-512 kernels in column blocks small enough for its
+//   small-matrix path, which read the weights in place on the calling thread (one plain sgemm
+//   over a whole weight matrix packs it first: more memory traffic than the product).
+// The crossover was measured inside the captioner (full-size BLIP, weights streamed from memory
+// at every step, `capfilt-bench blip`, Zen 4, with Parallel's spinning team), decoder + LM head
+// per step: 1 row 27.7–28.0 ms streaming against 29.0–33.6 fewRowsLinear; 3 rows 29.3–29.5
+// against 33.6–38.0; 8 rows 75.4–81.2 against 56.7–57.9. (When fewRowsLinear was introduced the
+// Swift loops were baseline x86-64 SSE and lost at every row count.)
 
 extension Ops {
     /// The work of one column block here, and the size above which attention's `callerGEMM` takes
@@ -11,8 +17,17 @@ extension Ops {
     /// small-matrix kernels read the weights in place.
     public static let blasSingleThreadWork = 65536 * 4
 
-    /// Inputs up to this many rows go through `fewRowsLinear` in the decoder.
+    /// Inputs up to this many rows go through `decodingLinear` in the decoder.
     public static let fewRowsLimit = 32
+
+    /// Rows up to this take the streaming kernel in `decodingLinear`.
+    public static let streamingDecodeRows = 4
+
+    /// nn.Linear for a decoding step's rows (up to summation order), by the kernel measured fastest
+    /// at that row count with the weights coming from memory.
+    public static func decodingLinear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        x.rows <= streamingDecodeRows ? linear(x, weight: weight, bias: bias) : fewRowsLinear(x, weight: weight, bias: bias)
+    }
 
     /// y = x · Wᵀ + b for x [rows, in], W [out, in]: nn.Linear up to summation order. The output
     /// features are cut into blocks of at most blasSingleThreadWork multiply-adds, one sgemm each,

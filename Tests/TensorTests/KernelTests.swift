@@ -38,6 +38,37 @@ final class KernelTests: XCTestCase {
         XCTAssertLessThan(worst, 1e-6)
     }
 
+    /// The decoder's projections at every kernel's row counts against double precision; and one
+    /// row (four weight rows per pass) bit for bit the same as that row in a two-row call, and as on
+    /// one thread, with enough features for both threads and a split inside a block of four.
+    func testDecodingLinearMatchesNaiveAndOneRowIsBitwiseStable() {
+        let k = 77, n = 302
+        let w = random([n, k]), b = random([n])
+        var worst: Double = 0
+        for m in [1, 3, 4, 5, 8, 32] {
+            let x = random([m, k])
+            let y = Ops.decodingLinear(x, weight: w, bias: b)
+            for r in 0..<m { for o in 0..<n {
+                var s = Double(b.data[o]), magnitude = abs(s)
+                for i in 0..<k { let p = Double(x.data[r * k + i]) * Double(w.data[o * k + i]); s += p; magnitude += abs(p) }
+                worst = max(worst, abs(s - Double(y.data[r * n + o])) / max(1, magnitude))
+            } }
+        }
+        print("decodingLinear (streaming ≤ \(Ops.streamingDecodeRows) rows, fewRowsLinear above) max |Δ| / Σ|x·w| \(worst)")
+        XCTAssertLessThan(worst, 1e-6)
+
+        let two = random([2, k])
+        let one = Tensor(shape: [1, k], data: Array(two.data[0..<k]))
+        let before = BLAS.threads
+        defer { BLAS.setThreads(before) }
+        BLAS.setThreads(2)
+        let y1 = Ops.linear(one, weight: w, bias: b), y2 = Ops.linear(two, weight: w, bias: b)
+        BLAS.setThreads(1)
+        let y1Serial = Ops.linear(one, weight: w, bias: b)
+        XCTAssertEqual(y1.data.map(\.bitPattern), Array(y2.data[0..<n]).map(\.bitPattern))
+        XCTAssertEqual(y1.data.map(\.bitPattern), y1Serial.data.map(\.bitPattern))
+    }
+
     /// Naive softmax(Q·Kᵀ/√d)·V for one query over the given visible keys.
     func naive(q: (Int) -> Double, k: (Int, Int) -> Double, v: (Int, Int) -> Double, visible: Int, hd: Int) -> [Double] {
         let scores = (0..<visible).map { j in (0..<hd).map { q($0) * k(j, $0) }.reduce(0, +) / Double(hd).squareRoot() }

@@ -256,10 +256,10 @@ struct BLIPTextLayer: Sendable {
 
 extension Linear {
     /// The decoder's projections (`decoding`): in fp32 a step's few rows (its beams or samples)
-    /// through Ops.fewRowsLinear, OpenBLAS's small-matrix kernels reading the weights in place; every
-    /// other input, and every bf16 layer (whose `weight` would be a widened copy), through the layer.
+    /// through Ops.decodingLinear, which picks the kernel by row count; every other input, and
+    /// every bf16 layer (whose `weight` would be a widened copy), through the layer.
     func decoding(_ x: Tensor, _ decoding: Bool) -> Tensor {
-        decoding && precision == .fp32 && x.rows <= Ops.fewRowsLimit ? Ops.fewRowsLinear(x, weight: weight, bias: bias) : self(x)
+        decoding && precision == .fp32 && x.rows <= Ops.fewRowsLimit ? Ops.decodingLinear(x, weight: weight, bias: bias) : self(x)
     }
 }
 
