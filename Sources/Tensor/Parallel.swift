@@ -2,8 +2,8 @@
 // `BLAS.setThreads(1)` makes a whole forward pass single-threaded (the pipeline runs several
 // models side by side).
 //
-// The split goes to a team of threads that spin for a short while after each piece of work
-// before they sleep. A decoding step is ~90 parallel regions of 0.05–0.5 ms each (one row
+// The split goes to a team of threads that spin (yielding the CPU) for up to 2 ms after each
+// piece of work before they sleep. A decoding step is ~90 parallel regions of 0.05–0.5 ms each (one row
 // through a projection, its attention, its LM head), and on these hosts a sleeping thread takes
 // ~0.1 ms to wake: with Dispatch's concurrentPerform, or OpenMP told to wait passively, the
 // 768 → 768 projections of a step took twice as long as with spinning workers (a C emulation of
@@ -36,87 +36,92 @@ public enum Parallel {
     }
 
     /// How long a worker spins for the next region before it sleeps. Long enough to span the gaps
-    /// between a decoding step's regions (layer norms, sampling: microseconds to tens of them);
-    /// short enough that a worker left idle costs next to nothing.
-    public static let spinNanoseconds: UInt64 = 50_000
+    /// between a decoding step's regions (layer norms, sampling: microseconds to tens of them) and
+    /// most gaps of a forward pass. With 50 µs, BLIP's vision pass ran at half speed in about half
+    /// of the processes (0.64–0.87 against 1.30–1.36 passes/s, ~1.1 CPUs busy): workers slept and
+    /// woke so often that the scheduler kept a worker on its owner's core. With 2 ms it held at
+    /// 1.19–1.31 (Dispatch alone: 1.16–1.32), six runs of six.
+    public static let spinNanoseconds: UInt64 = 2_000_000
 }
 
 /// Worker threads 1 ..< n of a region (the caller runs part 0). One region at a time: `run`
-/// returns false when another is in progress, and the caller splits its work another way.
+/// returns false when another is in progress, and the caller splits its work another way. Each
+/// worker has its own ticket, so a region of p parts wakes and waits for workers 1 ..< p only (a
+/// 16-core host's workers are not all called up for a 3-part region).
 final class Team: @unchecked Sendable {
     static let shared = Team()
 
+    final class Worker: @unchecked Sendable {
+        /// Bumped (releasing) by the owner for each region this worker joins, after the job is in place.
+        let ticket = Atomic<UInt64>(0)
+        /// The worker sleeps here; its ticket is checked under the lock and the owner signals under
+        /// it after the bump, so no wake-up is lost.
+        let bell = NSCondition()
+        /// Under `bell`'s lock.
+        var asleep = false
+    }
+
     private let busy = Atomic<Bool>(false)
-    /// Bumped (releasing) once a region's job is in place; workers run it when they see the change.
-    private let generation = Atomic<UInt64>(0)
     /// Workers of the current region that have not finished yet.
     private let pending = Atomic<Int>(0)
-    /// Written only by the region's owner before `generation` is bumped, read by the workers after.
+    /// Written only by the region's owner before the tickets are bumped, read by its workers after.
     private nonisolated(unsafe) var job: (@Sendable (Int) -> Void)?
-    private nonisolated(unsafe) var parts = 0
-    /// Owned by whoever holds `busy`; sized to the largest region asked for so far.
-    private nonisolated(unsafe) var workers = 0
-    /// Where workers sleep. The generation is checked under its lock and the owner broadcasts
-    /// under it after the bump, so no wake-up is lost (a semaphore was not enough: a worker that
-    /// had already run the region could take the wake-up meant for one still asleep).
-    private let sleep = NSCondition()
-    /// Workers asleep on `sleep`; changed under its lock.
-    private nonisolated(unsafe) var sleeping = 0
+    /// Owned by whoever holds `busy`; grown to the largest region asked for so far.
+    private nonisolated(unsafe) var workers: [Worker] = []
 
     /// Runs part(0) here and part(1 ..< parts) on the team; false (nothing run) when the team is busy.
     func run(parts: Int, _ part: @escaping @Sendable (Int) -> Void) -> Bool {
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { busy.store(false, ordering: .releasing) }
-        while workers < parts - 1 {
-            let index = workers + 1
-            workers += 1
-            // A generation already seen: the new worker waits for the next region.
-            let seen = generation.load(ordering: .acquiring)
-            let thread = Thread { [self] in loop(index: index, seen: seen) }
+        while workers.count < parts - 1 {
+            let worker = Worker(), index = workers.count + 1
+            workers.append(worker)
+            let thread = Thread { [self] in loop(worker, index: index) }
             thread.stackSize = 8 << 20
             thread.start()
         }
         job = part
-        self.parts = parts
-        pending.store(workers, ordering: .relaxed)
-        generation.add(1, ordering: .releasing)
-        sleep.lock()
-        if sleeping > 0 { sleep.broadcast() }
-        sleep.unlock()
-        part(0)
-        var spins = 0
-        while pending.load(ordering: .acquiring) > 0 {
-            spins += 1
-            // Only when a worker was descheduled (a busy host) does waiting take long.
-            if spins & 0xFFF == 0 { sched_yield() }
+        pending.store(parts - 1, ordering: .relaxed)
+        for worker in workers[0..<(parts - 1)] {
+            worker.ticket.add(1, ordering: .releasing)
+            worker.bell.lock()
+            if worker.asleep { worker.bell.signal() }
+            worker.bell.unlock()
         }
+        part(0)
+        while pending.load(ordering: .acquiring) > 0 { Team.pause() }
         job = nil
         return true
     }
 
-    private func loop(index: Int, seen start: UInt64) {
-        var seen = start
+    /// A spinning thread's turn: the CPU goes to whatever else is runnable on it (the owner and a
+    /// worker that the scheduler put on one core take turns instead of spinning each other out).
+    @inline(__always) static func pause() { sched_yield() }
+
+    private func loop(_ worker: Worker, index: Int) {
+        var seen: UInt64 = 0
         while true {
-            var g = generation.load(ordering: .acquiring)
-            if g == seen {
+            var t = worker.ticket.load(ordering: .acquiring)
+            if t == seen {
                 let deadline = DispatchTime.now().uptimeNanoseconds + Parallel.spinNanoseconds
                 var spins = 0
-                while g == seen {
+                while t == seen {
                     spins += 1
                     if spins & 0x3F == 0 && DispatchTime.now().uptimeNanoseconds > deadline { break }
-                    g = generation.load(ordering: .acquiring)
+                    Team.pause()
+                    t = worker.ticket.load(ordering: .acquiring)
                 }
             }
-            if g == seen {
-                sleep.lock()
-                sleeping += 1
-                while generation.load(ordering: .acquiring) == seen { sleep.wait() }
-                sleeping -= 1
-                sleep.unlock()
-                g = generation.load(ordering: .acquiring)
+            if t == seen {
+                worker.bell.lock()
+                worker.asleep = true
+                while worker.ticket.load(ordering: .acquiring) == seen { worker.bell.wait() }
+                worker.asleep = false
+                worker.bell.unlock()
+                t = worker.ticket.load(ordering: .acquiring)
             }
-            seen = g
-            if index < parts, let job { job(index) }
+            seen = t
+            job!(index)
             pending.subtract(1, ordering: .releasing)
         }
     }
