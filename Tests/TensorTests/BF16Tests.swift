@@ -69,6 +69,46 @@ final class BF16Tests: XCTestCase {
         XCTAssertLessThan(worst, 1e-6)
     }
 
+    /// A decoding step's rows in bf16 (`decodingStep`: the streaming kernel at 2 to
+    /// Ops.streamingDecodeRows rows, oneDNN otherwise) and the streaming kernel itself at every row
+    /// count, against double precision over the rounded operands; the streaming kernel gives the
+    /// same bits on one thread and two (the split falls inside a block of four).
+    func testDecodingStepMatchesDoubleOverRoundedOperands() throws {
+        let before = BLAS.threads
+        defer { BLAS.setThreads(before) }
+        var worst: Double = 0
+        for (k, n) in [(13, 37), (77, 302)] {
+            let w = random([n, k]), b = random([n])
+            let wr = w.data.map { BF16.widen(BF16.round($0)) }
+            for m in [1, 2, 3, 4, 5] {
+                let x = random([m, k])
+                let xr = x.data.map { BF16.widen(BF16.round($0)) }
+                for bias in [b, nil] {
+                    let layer = try Linear(weight: w, bias: bias, precision: .bf16)
+                    BLAS.setThreads(2)
+                    let y = layer.decodingStep(x)
+                    let streamed = Ops.streamingLinear(x, weight: BF16Matrix(w), bias: bias)
+                    BLAS.setThreads(1)
+                    let serial = Ops.streamingLinear(x, weight: BF16Matrix(w), bias: bias)
+                    XCTAssertEqual(streamed.data.map(\.bitPattern), serial.data.map(\.bitPattern), "m \(m) n \(n)")
+                    for out in [y, streamed] {
+                        for r in 0..<m { for o in 0..<n {
+                            var s = bias.map { Double($0.data[o]) } ?? 0, magnitude = abs(s)
+                            for i in 0..<k {
+                                let p = Double(xr[r * k + i]) * Double(wr[o * k + i])
+                                s += p
+                                magnitude += abs(p)
+                            }
+                            worst = max(worst, abs(s - Double(out.data[r * n + o])) / max(1, magnitude))
+                        } }
+                    }
+                }
+            }
+        }
+        print("bf16 decodingStep and streamingLinear max |Δ| / Σ|x·w|: \(worst)")
+        XCTAssertLessThan(worst, 1e-6)
+    }
+
     func testThreeDimensionalInputKeepsLeadingShape() throws {
         let layer = try Linear(weight: random([5, 8]), bias: nil, precision: .bf16)
         XCTAssertEqual(layer(random([2, 3, 8])).shape, [2, 3, 5])

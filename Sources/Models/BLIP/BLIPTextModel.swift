@@ -255,11 +255,11 @@ struct BLIPTextLayer: Sendable {
 }
 
 extension Linear {
-    /// The decoder's projections (`decoding`): in fp32 a step's few rows (its beams or samples)
-    /// through Ops.decodingLinear, which picks the kernel by row count; every other input, and
-    /// every bf16 layer (whose `weight` would be a widened copy), through the layer.
+    /// The decoder's projections (`decoding`): a step's few rows (its beams or samples) through
+    /// `decodingStep`, which picks the kernel by row count and precision; every other input through
+    /// the layer.
     func decoding(_ x: Tensor, _ decoding: Bool) -> Tensor {
-        decoding && precision == .fp32 && x.rows <= Ops.fewRowsLimit ? Ops.decodingLinear(x, weight: weight, bias: bias) : self(x)
+        decoding && x.rows <= Ops.fewRowsLimit ? decodingStep(x) : self(x)
     }
 }
 
