@@ -37,10 +37,10 @@ public enum Parallel {
 
     /// How long a worker spins for the next region before it sleeps. Long enough to span the gaps
     /// between a decoding step's regions (layer norms, sampling: microseconds to tens of them) and
-    /// most gaps of a forward pass. With 50 µs, BLIP's vision pass ran at half speed in about half
-    /// of the processes (0.64–0.87 against 1.30–1.36 passes/s, ~1.1 CPUs busy): workers slept and
-    /// woke so often that the scheduler kept a worker on its owner's core. With 2 ms it held at
-    /// 1.19–1.31 (Dispatch alone: 1.16–1.32), six runs of six.
+    /// most gaps of a forward pass. With 50 µs, BLIP's vision pass ran at half speed in some
+    /// processes (~1.1 CPUs busy instead of 1.5–1.7): workers slept and woke so often that the
+    /// scheduler kept a worker on its owner's core. On a quiet host, same binary: 50 µs gave 0.83,
+    /// 1.49, 1.42 vision passes/s and 0.69 greedy captions/s; 2 ms gave 1.35, 1.43, 1.33 and 0.84.
     public static let spinNanoseconds: UInt64 = 2_000_000
 }
 
