@@ -48,18 +48,9 @@ final class BF16Tests: XCTestCase {
                         XCTAssertEqual(layer.precision, .bf16)
                         let y = layer(x)
                         XCTAssertEqual(y.shape, [m, n])
-                        var caseWorst: Double = 0
-                        defer { if caseWorst > 1e-6 { print("bf16 case threads \(threads) m \(m) k \(k) n \(n) bias \(bias != nil): \(caseWorst)") } }
-                        for r in 0..<m { for o in 0..<n {
-                            var s = bias.map { Double($0.data[o]) } ?? 0, magnitude = abs(s)
-                            for i in 0..<k {
-                                let p = Double(xr[r * k + i]) * Double(wr[o * k + i])
-                                s += p
-                                magnitude += abs(p)
-                            }
-                            worst = max(worst, abs(s - Double(y.data[r * n + o])) / max(1, magnitude))
-                            caseWorst = max(caseWorst, abs(s - Double(y.data[r * n + o])) / max(1, magnitude))
-                        } }
+                        let caseWorst = linearRelativeError(y, x: xr, w: wr, bias: bias, m: m, k: k, n: n)
+                        if caseWorst > 1e-6 { print("bf16 case threads \(threads) m \(m) k \(k) n \(n) bias \(bias != nil): \(caseWorst)") }
+                        worst = max(worst, caseWorst)
                     }
                 }
             }
@@ -92,15 +83,7 @@ final class BF16Tests: XCTestCase {
                     let serial = Ops.streamingLinear(x, weight: BF16Matrix(w), bias: bias)
                     XCTAssertEqual(streamed.data.map(\.bitPattern), serial.data.map(\.bitPattern), "m \(m) n \(n)")
                     for out in [y, streamed] {
-                        for r in 0..<m { for o in 0..<n {
-                            var s = bias.map { Double($0.data[o]) } ?? 0, magnitude = abs(s)
-                            for i in 0..<k {
-                                let p = Double(xr[r * k + i]) * Double(wr[o * k + i])
-                                s += p
-                                magnitude += abs(p)
-                            }
-                            worst = max(worst, abs(s - Double(out.data[r * n + o])) / max(1, magnitude))
-                        } }
+                        worst = max(worst, linearRelativeError(out, x: xr, w: wr, bias: bias, m: m, k: k, n: n))
                     }
                 }
             }

@@ -2,6 +2,22 @@ import Foundation
 import Tensor
 import XCTest
 
+/// The largest |y − x·Wᵀ − b| / max(1, Σ|x·w|) over a linear layer's outputs, evaluated in double
+/// (x [m, k], w [n, k] row-major, y [m, n]): float summation error grows with Σ|x·w| in any order.
+func linearRelativeError(_ y: Tensor, x: [Float], w: [Float], bias: Tensor?, m: Int, k: Int, n: Int) -> Double {
+    var worst: Double = 0
+    for r in 0..<m { for o in 0..<n {
+        var s = bias.map { Double($0.data[o]) } ?? 0, magnitude = abs(s)
+        for i in 0..<k {
+            let p = Double(x[r * k + i]) * Double(w[o * k + i])
+            s += p
+            magnitude += abs(p)
+        }
+        worst = max(worst, abs(s - Double(y.data[r * n + o])) / max(1, magnitude))
+    } }
+    return worst
+}
+
 /// The kernels both model families share (moved here from BLIP), each against a direct
 /// double-precision evaluation of its definition, on both of its schedules where it has two.
 final class KernelTests: XCTestCase {
@@ -21,15 +37,7 @@ final class KernelTests: XCTestCase {
                 for bias in [b, nil] {
                     let y = Ops.linear(x, weight: w, bias: bias)
                     XCTAssertEqual(y.shape, [m, 37])
-                    for r in 0..<m { for o in 0..<37 {
-                        var s = bias.map { Double($0.data[o]) } ?? 0, magnitude = abs(s)
-                        for i in 0..<k {
-                            let p = Double(x.data[r * k + i]) * Double(w.data[o * k + i])
-                            s += p
-                            magnitude += abs(p)
-                        }
-                        worst = max(worst, abs(s - Double(y.data[r * 37 + o])) / max(1, magnitude))
-                    } }
+                    worst = max(worst, linearRelativeError(y, x: x.data, w: w.data, bias: bias, m: m, k: k, n: 37))
                 }
             }
         }
@@ -48,11 +56,7 @@ final class KernelTests: XCTestCase {
         for m in [1, 3, 4, 5, 8, 32] {
             let x = random([m, k])
             let y = Ops.decodingLinear(x, weight: w, bias: b)
-            for r in 0..<m { for o in 0..<n {
-                var s = Double(b.data[o]), magnitude = abs(s)
-                for i in 0..<k { let p = Double(x.data[r * k + i]) * Double(w.data[o * k + i]); s += p; magnitude += abs(p) }
-                worst = max(worst, abs(s - Double(y.data[r * n + o])) / max(1, magnitude))
-            } }
+            worst = max(worst, linearRelativeError(y, x: x.data, w: w.data, bias: b, m: m, k: k, n: n))
         }
         print("decodingLinear (streaming ≤ \(Ops.streamingDecodeRows) rows, fewRowsLinear above) max |Δ| / Σ|x·w| \(worst)")
         XCTAssertLessThan(worst, 1e-6)
