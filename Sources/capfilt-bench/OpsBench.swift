@@ -49,15 +49,20 @@ struct OpsBench: ParsableCommand {
         ]
         let header = "operation                        m×k×n              layer ms  layer GF/s  sgemm GF/s  layer/sgemm   bf16 ms  bf16 GF/s  bf16/fp32"
         print(header)
+        // Raw sgemm first, threaded by OpenBLAS's own pool, then a pause: that pool's idle workers
+        // spin in sched_yield for a while after each product, and the layers timed right after one
+        // used to share the two cores with them (the 151-row text fc1 took 9.0 or 5.1 ms depending
+        // on the process).
+        let rawRates = shapes.map { _, m, k, n in sgemmRate(m: m, n: n, k: k, repeats: repeats) }
+        Thread.sleep(forTimeInterval: 0.5)
         var layerTotal = 0.0, bf16Total = 0.0
-        for (name, m, k, n) in shapes {
+        for ((name, m, k, n), raw) in zip(shapes, rawRates) {
             let w = benchTensor([n, k], &g), b = benchTensor([n], &g), x = benchTensor([m, k], &g)
             let fp32 = Linear(weight: w, bias: b)
             let bf16 = try Linear(weight: w, bias: b, precision: .bf16)
             let flop = 2 * Double(m) * Double(k) * Double(n)
             let layer = try medianRate(items: 1, repeats: repeats) { _ = fp32(x) }
             let low = try medianRate(items: 1, repeats: repeats) { _ = bf16(x) }
-            let raw = sgemmRate(m: m, n: n, k: k, repeats: repeats)
             layerTotal += 1 / layer; bf16Total += 1 / low
             func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
             print(pad(name, 33) + pad("\(m)×\(k)×\(n)", 17) + String(format: "%8.2f %11.0f %11.0f %12.2f %9.2f %10.0f %10.2f",
