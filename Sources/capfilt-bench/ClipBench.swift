@@ -23,6 +23,9 @@ struct ClipBench: ParsableCommand {
     @Option(help: "Timed runs per measurement (median reported).")
     var repeats: Int = 5
 
+    @Option(help: "Only the measurements whose key contains this (image_b1, image_b32, text_b32).")
+    var only: String?
+
     @Flag(help: "Also time the non-gemm ops of a batch-32 forward.")
     var ops = false
 
@@ -47,9 +50,13 @@ struct ClipBench: ParsableCommand {
         ]
         let ids = (0..<32).map { clip.tokenizer.encode(captions[$0 % captions.count]) }
 
-        let b1 = try medianRate(items: 1, repeats: max(repeats, 10)) { _ = try clip.imageEmbeddings(pixelValues: px1) }
-        let b32 = try medianRate(items: 32, repeats: repeats) { _ = try clip.imageEmbeddings(pixelValues: px32) }
-        let t32 = try medianRate(items: 32, repeats: repeats) { _ = try clip.textEmbeddings(ids: ids) }
+        func measure(_ key: String, items: Int, repeats: Int, _ body: () throws -> Void) throws -> Double? {
+            if let only, !key.contains(only) { return nil }
+            return try medianRate(items: items, repeats: repeats, body)
+        }
+        let b1 = try measure("image_b1", items: 1, repeats: max(repeats, 10)) { _ = try clip.imageEmbeddings(pixelValues: px1) }
+        let b32 = try measure("image_b32", items: 32, repeats: repeats) { _ = try clip.imageEmbeddings(pixelValues: px32) }
+        let t32 = try measure("text_b32", items: 32, repeats: repeats) { _ = try clip.textEmbeddings(ids: ids) }
 
         // Preprocessing is outside the timings above (PyTorch's are model-only too); report it apart.
         let frame = RGBImage(width: 640, height: 480, pixels: (0..<(640 * 480 * 3)).map { _ in UInt8(truncatingIfNeeded: g.next()) })
@@ -66,14 +73,14 @@ struct ClipBench: ParsableCommand {
         let rows = [("image embeddings/s, batch 1", b1, "image_b1"),
                     ("image embeddings/s, batch 32", b32, "image_b32"),
                     ("text embeddings/s, batch 32", t32, "text_b32")]
-        for (name, mine, key) in rows {
+        for case let (name, mine?, key) in rows {
             let theirs = ref(key)
             print(pad(name, 30) + pad(String(format: "%.1f", mine), 12, left: true)
                   + pad(theirs.map { String(format: "%.1f", $0) } ?? "-", 24, left: true)
                   + pad(theirs.map { String(format: "%.2f×", mine / $0) } ?? "-", 8, left: true)
                   + (base.map { b in pad(b.figures[key].map { String(format: "%.2f×", mine / $0) } ?? "-", 10, left: true) } ?? ""))
         }
-        try options.save(Dictionary(uniqueKeysWithValues: rows.map { ($0.2, $0.1) }))
+        try options.save(Dictionary(uniqueKeysWithValues: rows.compactMap { r in r.1.map { (r.2, $0) } }))
         print(String(format: "preprocess 640×480 → %d² (Pillow-exact bicubic), 1 thread: %.1f images/s", s, pre))
     }
 
@@ -90,5 +97,25 @@ struct ClipBench: ParsableCommand {
         let add = try medianRate(items: 1, repeats: 5) { Ops.addInPlace(&r, h) }
         print(String(format: "per batch-32 forward (12 layers): quick_gelu %.0f ms, layer norms %.0f ms, attention core %.0f ms, residual adds %.0f ms",
                      1000 * layers / act, 1000 * 2 * layers / ln, 1000 * layers / att, 1000 * 2 * layers / add))
+
+        // The text tower at the bench's batch: 32 captions padded to 12 tokens, width 512, 8 heads.
+        let rows = 32 * 12
+        let th = rand([rows, 512]), tg = rand([512]), tb = rand([512]), tqkv = rand([rows, 1536]), tmlp = rand([rows, 2048])
+        let qkvL = Linear(weight: rand([1536, 512]), bias: rand([1536])), outL = Linear(weight: rand([512, 512]), bias: rand([512]))
+        let fc1 = Linear(weight: rand([2048, 512]), bias: rand([2048])), fc2 = Linear(weight: rand([512, 2048]), bias: rand([512]))
+        let mask = AttentionMask(causal: true, keyLengths: (0..<32).map { 8 + $0 % 5 })
+        let pieces: [(String, () -> Void)] = [
+            ("qkv", { _ = qkvL(th) }), ("attention core", { _ = Ops.attention(qkv: tqkv, batch: 32, seq: 12, heads: 8, mask: mask) }),
+            ("out proj", { _ = outL(th) }), ("fc1", { _ = fc1(th) }), ("quick_gelu", { var t = tmlp; Activation.quickGelu.apply(&t) }),
+            ("fc2", { _ = fc2(tmlp) }), ("2 layer norms", { _ = Ops.layerNorm(th, weight: tg, bias: tb, eps: 1e-5); _ = Ops.layerNorm(th, weight: tg, bias: tb, eps: 1e-5) }),
+        ]
+        var text = "per batch-32 text forward (32 × 12 tokens, 12 layers):"
+        var total = 0.0
+        for (name, body) in pieces {
+            let ms = 1000 * layers / (try medianRate(items: 1, repeats: 7) { body() })
+            total += ms
+            text += String(format: " %@ %.1f ms,", name, ms)
+        }
+        print(text + String(format: " sum %.0f ms", total))
     }
 }
