@@ -103,17 +103,16 @@ public final class CLIPModel: Sendable {
         return Ops.l2NormalizeRows(textProjection(text(ids)))
     }
 
-    /// L2-normalised projected text embeddings (CLIPModel.forward's text_embeds), in batches.
-    /// Texts are batched in order of token count so that each batch pads to a similar length
-    /// (padding never changes a result, it only costs time); results come back in input order.
+    /// L2-normalised projected text embeddings (CLIPModel.forward's text_embeds), in batches of
+    /// `batchSize` texts. A batch is packed, not padded (CLIPTextTransformer), so texts of very
+    /// different lengths cost no more together than apart.
     public func textEmbeddings(_ texts: [String]) throws -> [[Float]] {
         let ids = texts.map { tokenizer.encode($0) }
-        let order = ids.indices.sorted { (ids[$0].count, $0) < (ids[$1].count, $1) }
-        var out = [[Float]](repeating: [], count: texts.count)
-        for start in stride(from: 0, to: order.count, by: batchSize) {
-            let members = Array(order[start..<min(start + batchSize, order.count)])
-            let e = try textEmbeddings(ids: members.map { ids[$0] })
-            for (r, i) in members.enumerated() { out[i] = e.row(r) }
+        var out: [[Float]] = []
+        out.reserveCapacity(texts.count)
+        for start in stride(from: 0, to: ids.count, by: batchSize) {
+            let e = try textEmbeddings(ids: Array(ids[start..<min(start + batchSize, ids.count)]))
+            out += (0..<e.rows).map { e.row($0) }
         }
         return out
     }

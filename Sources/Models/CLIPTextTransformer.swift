@@ -1,6 +1,6 @@
 // Port of transformers' modeling_clip.py CLIPTextEmbeddings and CLIPTextTransformer (the body of
-// CLIPTextModel): token + position embeddings, causal self-attention with padding mask,
-// final_layer_norm, and pooling at the end-of-text token.
+// CLIPTextModel): token + position embeddings, causal self-attention with padding mask (here:
+// sequences packed without padding), final_layer_norm, and pooling at the end-of-text token.
 import Tensor
 
 struct CLIPTextEmbeddings: Sendable {
@@ -13,11 +13,10 @@ struct CLIPTextEmbeddings: Sendable {
                                           dim: config.hiddenSize)
     }
 
-    /// ids: [B, seq] flattened row-major.
-    func callAsFunction(_ ids: [Int], batch: Int, seq: Int) -> Tensor {
-        var h = tokenEmbedding(ids)
-        let positions = positionEmbedding((0..<batch).flatMap { _ in 0..<seq })
-        Ops.addInPlace(&h, positions)
+    /// Sequences packed back to back, each token at its position within its own sequence.
+    func callAsFunction(_ sequences: [[Int]]) -> Tensor {
+        var h = tokenEmbedding(sequences.flatMap { $0 })
+        Ops.addInPlace(&h, positionEmbedding(sequences.flatMap { 0..<$0.count }))
         return h
     }
 }
@@ -53,27 +52,24 @@ struct CLIPTextTransformer: Sendable {
         return ids.firstIndex(of: config.eosTokenId) ?? 0
     }
 
-    /// pooler_output [B, hidden] for right-padded id sequences. Padding never influences real
-    /// tokens (causal mask plus key-padding mask) and pooling reads the unpadded ids, so the
-    /// result equals transformers with any pad id.
+    /// pooler_output [B, hidden]. The sequences are packed back to back instead of padded: each
+    /// token sees its own sequence's earlier tokens, exactly what transformers' causal plus padding
+    /// masks leave visible in a padded batch, so padding rows (a batch's worth of them when lengths
+    /// differ) are never computed. The last layer computes only the pooled rows (every token
+    /// still gives its key and value); final_layer_norm is row-wise, so it is applied to those.
     func callAsFunction(_ sequences: [[Int]]) -> Tensor {
-        let b = sequences.count, d = config.hiddenSize
-        let seq = sequences.map(\.count).max() ?? 0
-        precondition(seq >= 1 && seq <= config.maxPositionEmbeddings)
-        var ids: [Int] = []
-        ids.reserveCapacity(b * seq)
-        for s in sequences { ids += s + Array(repeating: s.last!, count: seq - s.count) }
-        var h = embeddings(ids, batch: b, seq: seq)
-        h = encoder(h, batch: b, seq: seq, mask: AttentionMask(causal: true, keyLengths: sequences.map(\.count)))
-        // final_layer_norm is row-wise, so normalising only the pooled rows gives the same values.
-        let pooled = Tensor.uninitialized([b, d]) { out in
-            h.data.withUnsafeBufferPointer { src in
-                for (n, s) in sequences.enumerated() {
-                    let t = poolIndex(s)
-                    (out.baseAddress! + n * d).update(from: src.baseAddress! + (n * seq + t) * d, count: d)
-                }
-            }
+        precondition(sequences.allSatisfy { $0.count >= 1 && $0.count <= config.maxPositionEmbeddings })
+        var segments: [Range<Int>] = []
+        var start = 0
+        for s in sequences {
+            segments.append(start..<(start + s.count))
+            start += s.count
         }
-        return finalLayerNorm(pooled)
+        var h = embeddings(sequences)
+        let pooled = zip(segments, sequences).map { $0.lowerBound + poolIndex($1) }
+        for (l, layer) in encoder.layers.enumerated() {
+            h = layer(h, segments: segments, causal: true, queryRows: l == encoder.layers.count - 1 ? pooled : nil)
+        }
+        return finalLayerNorm(h)
     }
 }

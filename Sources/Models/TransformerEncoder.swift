@@ -58,6 +58,36 @@ struct EncoderAttention: Sendable {
         let context = Ops.attention(qkv: projected, batch: batch, seq: seq, heads: numHeads, mask: mask)
         return outProj(context)
     }
+
+    /// Self-attention over packed sequences (`segments`: each sequence's rows, back to back, no
+    /// padding), each sequence attending to its own tokens (causally with `causal`). With
+    /// `queryRows` (one row per sequence) only those rows come out, [segments, hidden]: every row
+    /// still gives its key and value, but no other row's query is used.
+    func callAsFunction(_ hiddenStates: Tensor, segments: [Range<Int>], causal: Bool, queryRows: [Int]? = nil) -> Tensor {
+        let projected = qkv(hiddenStates)
+        let d = projected.lastDim / 3, hd = d / numHeads
+        let q = queryRows.map { gatherRows(projected, $0) } ?? projected
+        // A single query row at position p of its sequence sees that sequence's keys 0...p when
+        // causal: its own "segment" of one query against a key prefix.
+        let querySegments = queryRows == nil ? segments : segments.indices.map { $0..<($0 + 1) }
+        let keyCount: (Int) -> Int = { s in
+            guard let queryRows, causal else { return segments[s].count }
+            return queryRows[s] - segments[s].lowerBound + 1
+        }
+        let context = Tensor.uninitialized([q.rows, d]) { out in
+            q.data.withUnsafeBufferPointer { qp in
+                projected.data.withUnsafeBufferPointer { kvp in
+                    nonisolated(unsafe) let base = kvp.baseAddress!
+                    Ops.attention(q: qp.baseAddress!, ldq: 3 * d, segments: querySegments, heads: numHeads, headDim: hd,
+                                  keys: { base + segments[$0].lowerBound * 3 * d + d },
+                                  values: { base + segments[$0].lowerBound * 3 * d + 2 * d },
+                                  keyCount: keyCount, ldkv: 3 * d, causal: causal && queryRows == nil,
+                                  out: out.baseAddress!, ldo: d)
+                }
+            }
+        }
+        return outProj(context)
+    }
 }
 
 struct EncoderMLP: Sendable {
@@ -96,6 +126,22 @@ struct EncoderLayer: Sendable {
         let residual = hiddenStates
         var h = layerNorm1(hiddenStates)
         h = selfAttn(h, batch: batch, seq: seq, mask: mask)
+        Ops.addInPlace(&h, residual)
+
+        let residual2 = h
+        var m = layerNorm2(h)
+        m = mlp(m)
+        Ops.addInPlace(&m, residual2)
+        return m
+    }
+
+    /// The same layer over packed sequences (EncoderAttention's packed form); with `queryRows`
+    /// it returns only those rows (one per sequence), which is all a pooled output reads of the
+    /// last layer: no row depends on another there except through the keys and values.
+    func callAsFunction(_ hiddenStates: Tensor, segments: [Range<Int>], causal: Bool, queryRows: [Int]? = nil) -> Tensor {
+        let residual = queryRows.map { gatherRows(hiddenStates, $0) } ?? hiddenStates
+        var h = layerNorm1(hiddenStates)
+        h = selfAttn(h, segments: segments, causal: causal, queryRows: queryRows)
         Ops.addInPlace(&h, residual)
 
         let residual2 = h

@@ -135,7 +135,9 @@ extension Ops {
 
 extension Ops {
     /// Attention of packed query segments — sequences of different lengths stored back to back,
-    /// no padding rows — each against its own keys/values, all of which it sees (no mask).
+    /// no padding rows — each against its own keys/values, all of which it sees (no mask), or with
+    /// `causal` query i of a segment sees its keys 0...i (a text attending to its own tokens, as
+    /// CLIP's text tower does; keys beyond are what the causal mask hides in a padded batch).
     /// out[i, h·hd ..< (h+1)·hd] for every query row i of every segment and head h.
     /// - q: [Σ segment lengths, ldq] with the heads' queries at column h·hd; segment s is the query
     ///   rows `segments[s]`.
@@ -147,7 +149,7 @@ extension Ops {
     public static func attention(
         q: UnsafePointer<Float>, ldq: Int, segments: [Range<Int>], heads: Int, headDim hd: Int,
         keys: (Int) -> UnsafePointer<Float>, values: (Int) -> UnsafePointer<Float>, keyCount: (Int) -> Int, ldkv: Int,
-        out: UnsafeMutablePointer<Float>, ldo: Int
+        causal: Bool = false, out: UnsafeMutablePointer<Float>, ldo: Int
     ) {
         let scale = 1 / Float(hd).squareRoot()
         let live = segments.indices.filter { !segments[$0].isEmpty }
@@ -167,7 +169,11 @@ extension Ops {
                     let rows = segments[seg], n = keyCount(seg)
                     let qp = q + rows.lowerBound * ldq + h * hd
                     callerGEMM(false, true, rows.count, n, hd, scale, qp, ldq, keys(seg) + h * hd, ldkv, s, n)
-                    for i in 0..<rows.count { softmaxInPlace(s + i * n, count: n) }
+                    for i in 0..<rows.count {
+                        let row = s + i * n, visible = causal ? min(i + 1, n) : n
+                        softmaxInPlace(row, count: visible)
+                        for j in visible..<n { row[j] = 0 }
+                    }
                     callerGEMM(false, false, rows.count, hd, n, 1, s, n, values(seg) + h * hd, ldkv,
                                out + rows.lowerBound * ldo + h * hd, ldo)
                 }

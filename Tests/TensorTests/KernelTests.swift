@@ -149,7 +149,17 @@ final class KernelTests: XCTestCase {
         XCTAssertLessThan(worst, 1e-5)
     }
 
-    func packedSegmentsWorst(heads: Int, hd: Int, segments: [Range<Int>], blockOfSegment: [Int], blockKeys: [Int]) -> Double {
+    /// Causal packed segments, each against its own tokens' keys (CLIP's text tower, packed): query
+    /// i of a segment sees keys 0...i; a segment of one token, and one longer than another's keys.
+    func testAttentionOverPackedCausalSegmentsMatchesNaive() {
+        let worst = packedSegmentsWorst(heads: 2, hd: 8, segments: [0..<5, 5..<6, 6..<13, 13..<40], blockOfSegment: [0, 1, 2, 3],
+                                        blockKeys: [5, 1, 7, 27], causal: true)
+        print("attention over causal packed segments max |Δ| \(worst)")
+        XCTAssertLessThan(worst, 1e-5)
+    }
+
+    func packedSegmentsWorst(heads: Int, hd: Int, segments: [Range<Int>], blockOfSegment: [Int], blockKeys: [Int],
+                             causal: Bool = false) -> Double {
         let d = heads * hd, ldkv = 2 * d, queries = segments.map(\.upperBound).max()!
         let keyCount = blockOfSegment.map { blockKeys[$0] }
         let blockStart = blockKeys.indices.map { blockKeys.prefix($0).reduce(0, +) }
@@ -161,7 +171,7 @@ final class KernelTests: XCTestCase {
                     let base = kp.baseAddress!
                     Ops.attention(q: qp.baseAddress!, ldq: d, segments: segments, heads: heads, headDim: hd,
                                   keys: { base + blockStart[blockOfSegment[$0]] * ldkv }, values: { base + blockStart[blockOfSegment[$0]] * ldkv + d },
-                                  keyCount: { keyCount[$0] }, ldkv: ldkv, out: op.baseAddress!, ldo: d)
+                                  keyCount: { keyCount[$0] }, ldkv: ldkv, causal: causal, out: op.baseAddress!, ldo: d)
                 }
             }
         }
@@ -170,7 +180,8 @@ final class KernelTests: XCTestCase {
             let first = blockStart[blockOfSegment[s]]
             func key(_ j: Int, _ c: Int) -> Double { Double(kv.data[(first + j) * ldkv + h * hd + c]) }
             func value(_ j: Int, _ c: Int) -> Double { Double(kv.data[(first + j) * ldkv + d + h * hd + c]) }
-            let ref = naive(q: { Double(q.data[i * d + h * hd + $0]) }, k: key, v: value, visible: keyCount[s], hd: hd)
+            let visible = causal ? min(i - rows.lowerBound + 1, keyCount[s]) : keyCount[s]
+            let ref = naive(q: { Double(q.data[i * d + h * hd + $0]) }, k: key, v: value, visible: visible, hd: hd)
             for c in 0..<hd { worst = max(worst, abs(ref[c] - Double(out[i * d + h * hd + c]))) }
         } } }
         return worst
