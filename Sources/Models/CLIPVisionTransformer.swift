@@ -23,15 +23,6 @@ struct CLIPVisionTransformer: Sendable {
 
     /// pooler_output: post_layernorm of the class token, [B, hidden].
     func callAsFunction(_ pixelValues: Tensor) throws -> Tensor {
-        let lastHiddenState = try vit.encode(pixelValues)
-        let b = pixelValues.shape[0], seq = vit.tokens, d = lastHiddenState.lastDim
-        let pooled = Tensor.uninitialized([b, d]) { out in
-            lastHiddenState.data.withUnsafeBufferPointer { src in
-                for n in 0..<b {
-                    (out.baseAddress! + n * d).update(from: src.baseAddress! + n * seq * d, count: d)
-                }
-            }
-        }
-        return vit.postLayernorm(pooled)
+        vit.postLayernorm(try vit.encodeClassTokens(pixelValues))
     }
 }
