@@ -71,16 +71,16 @@ public struct Linear: Sendable {
 
 extension Linear {
     /// The layer for a decoding step's few rows (a batch's beams or samples), by the kernel measured
-    /// fastest there (SmallRowsLinear.swift): fp32 through Ops.decodingLinear; bf16 at 2 to
-    /// Ops.streamingDecodeRows rows through the bf16 streaming kernel, one row and more than that
-    /// through oneDNN (greedy, batch 1: 1.07–1.26 captions/s with oneDNN's one-row matmul against
-    /// 1.08–1.15 streaming, three runs each).
+    /// fastest there (SmallRowsLinear.swift): fp32 through Ops.decodingLinear, bf16 through oneDNN
+    /// at every row count. (A Swift kernel streaming the bf16 weights for 2–4 rows was tried and
+    /// taken out: over BLIP's decoder projections, alternating runs of `capfilt-bench ops`, oneDNN
+    /// took 13.7–19.8 ms a step at 3 rows against 17.5–26.4 ms.)
     public func decodingStep(_ x: Tensor) -> Tensor {
         switch storage {
         case let .fp32(w):
             return Ops.decodingLinear(x, weight: w, bias: bias)
-        case let .bf16(w):
-            return (2...Ops.streamingDecodeRows).contains(x.rows) ? Ops.streamingLinear(x, weight: w, bias: bias) : self(x)
+        case .bf16:
+            return self(x)
         }
     }
 }

@@ -70,6 +70,25 @@ struct OpsBench: ParsableCommand {
         }
         print(String(format: "all shapes above once: fp32 %.1f ms, bf16 %.1f ms (%.2f×)", 1000 * layerTotal, 1000 * bf16Total, layerTotal / bf16Total))
 
+        // A decoding step's few rows, as the decoder calls its layers (Linear.decodingStep), fp32
+        // against bf16, the weights coming from memory: BLIP's decoder projections in a step's
+        // order (12 layers × self qkv, self output, cross query, cross output, fc1, fc2; 400 MB in
+        // fp32, 200 in bf16), then the LM head (94 / 47 MB).
+        let decoderShapes = (0..<12).flatMap { _ in [(2304, 768), (768, 768), (768, 768), (768, 768), (3072, 768), (768, 3072)] }
+        for (name, shapes) in [("decoder projections", decoderShapes), ("LM head", [(30524, 768)])] {
+            let weights = shapes.map { n, k in (benchTensor([n, k], &g), benchTensor([n], &g)) }
+            let fp32 = weights.map { Linear(weight: $0.0, bias: $0.1) }
+            let bf16 = try weights.map { try Linear(weight: $0.0, bias: $0.1, precision: .bf16) }
+            var line = "decoding step, \(name):"
+            for m in 1...4 {
+                let inputs = shapes.map { benchTensor([m, $0.1], &g) }
+                let full = try medianRate(items: 1, repeats: repeats) { for (l, x) in zip(fp32, inputs) { _ = l.decodingStep(x) } }
+                let half = try medianRate(items: 1, repeats: repeats) { for (l, x) in zip(bf16, inputs) { _ = l.decodingStep(x) } }
+                line += String(format: "  %d rows %.1f / %.1f ms", m, 1000 / full, 1000 / half)
+            }
+            print(line + "  (fp32 / bf16)")
+        }
+
         // What is not a matrix product, at the BLIP vision pass's shapes (one of its 12 layers).
         let h = benchTensor([577, 768], &g), wide = benchTensor([577, 3072], &g), qkv = benchTensor([577, 2304], &g)
         let gamma = benchTensor([768], &g), beta = benchTensor([768], &g)
