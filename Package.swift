@@ -36,12 +36,14 @@ let package = Package(
         .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
         .systemLibrary(name: "COneDNN", path: "Sources/COneDNN"),
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        // The one C target of our own: an AVX512-BF16 kernel (CKernels.h says why it is C).
+        .target(name: "CKernels", path: "Sources/CKernels"),
 
         // The core modules and Demo compile in the Swift 6 language mode (complete concurrency checking);
         // the default below (5) is left to the CLI, the bench and the tests.
         .target(name: "Media", dependencies: ["CFFmpeg"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: [.swiftLanguageMode(.v6)]),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "COneDNN", "CMalloc"], swiftSettings: [.swiftLanguageMode(.v6)] + vectorISA),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "COneDNN", "CMalloc", "CKernels"], swiftSettings: [.swiftLanguageMode(.v6)] + vectorISA),
         .target(name: "Models", dependencies: ["Tensor"], swiftSettings: [.swiftLanguageMode(.v6)] + vectorISA),
         .target(name: "Pipeline", dependencies: [
             "Media", "Store", "Models", "Tensor",

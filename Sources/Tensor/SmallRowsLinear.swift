@@ -10,6 +10,7 @@
 // per step: 1 row 27.7–28.0 ms streaming against 29.0–33.6 fewRowsLinear; 3 rows 29.3–29.5
 // against 33.6–38.0; 8 rows 75.4–81.2 against 56.7–57.9. (When fewRowsLinear was introduced the
 // Swift loops were baseline x86-64 SSE and lost at every row count.)
+import CKernels
 
 extension Ops {
     /// The work of one column block here, and the size above which attention's `callerGEMM` takes
@@ -61,6 +62,46 @@ extension Ops {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+extension Ops {
+    /// bf16 decoding steps up to this many rows take `bf16RowsLinear` where the CPU has AVX512-BF16.
+    public static let bf16StreamingRows = 4
+
+    /// Whether this CPU runs `bf16RowsLinear` (the instruction oneDNN's bf16 products need too).
+    public static let hasBF16DotProduct = OneDNN.nativeBF16
+
+    /// nn.Linear in bf16 for a decoding step's few rows, as OneDNN.linear computes it (x rounded to
+    /// bf16, products of bf16 values exact in fp32, fp32 sums, bias added in fp32) up to summation
+    /// order, through CKernels' AVX512-BF16 kernel: the weights stream from memory once, 32 values
+    /// per load, each load multiplied into every row's sums. Output features are split over threads;
+    /// each output's operations do not depend on the split or the row count. Call only where
+    /// `hasBF16DotProduct`.
+    public static func bf16RowsLinear(_ x: Tensor, weight: BF16Matrix, bias: Tensor?) -> Tensor {
+        let m = x.rows, n = weight.rows, k = weight.columns
+        precondition(hasBF16DotProduct, "bf16RowsLinear needs AVX512-BF16")
+        precondition(x.lastDim == k, "linear: input features \(x.lastDim) != weight in \(k)")
+        precondition(bias.map { $0.count == n } ?? true, "linear: bias has \(bias?.count ?? 0) values, expected \(n)")
+        var shape = x.shape
+        shape[shape.count - 1] = n
+        var rounded = [UInt16](repeating: 0, count: x.count)
+        BF16.round(x.data, into: &rounded)
+        return Tensor.uninitialized(shape) { y in
+            guard m > 0 else { return }
+            rounded.withUnsafeBufferPointer { xp in
+                weight.withUnsafePointer { wp in
+                    let run = { (bp: UnsafePointer<Float>?) in
+                        nonisolated(unsafe) let (xs, ws, ys, bs) = (xp.baseAddress!, wp, y.baseAddress!, bp)
+                        Parallel.forEachRange(n, minPerThread: 64) { range in
+                            capfilt_bf16_linear_rows(xs, Int32(m), Int32(k), ws, Int32(range.lowerBound), Int32(range.upperBound),
+                                                     ys, Int32(n), bs)
+                        }
+                    }
+                    if let bias { bias.data.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
                 }
             }
         }

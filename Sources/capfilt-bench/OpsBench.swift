@@ -71,7 +71,7 @@ struct OpsBench: ParsableCommand {
         print(String(format: "all shapes above once: fp32 %.1f ms, bf16 %.1f ms (%.2f×)", 1000 * layerTotal, 1000 * bf16Total, layerTotal / bf16Total))
 
         // A decoding step's few rows, as the decoder calls its layers (Linear.decodingStep), fp32
-        // against bf16, the weights coming from memory: BLIP's decoder projections in a step's
+        // against bf16, and bf16 always through oneDNN, the weights coming from memory: BLIP's decoder projections in a step's
         // order (12 layers × self qkv, self output, cross query, cross output, fc1, fc2; 400 MB in
         // fp32, 200 in bf16), then the LM head (94 / 47 MB).
         let decoderShapes = (0..<12).flatMap { _ in [(2304, 768), (768, 768), (768, 768), (768, 768), (3072, 768), (768, 3072)] }
@@ -84,9 +84,10 @@ struct OpsBench: ParsableCommand {
                 let inputs = shapes.map { benchTensor([m, $0.1], &g) }
                 let full = try medianRate(items: 1, repeats: repeats) { for (l, x) in zip(fp32, inputs) { _ = l.decodingStep(x) } }
                 let half = try medianRate(items: 1, repeats: repeats) { for (l, x) in zip(bf16, inputs) { _ = l.decodingStep(x) } }
-                line += String(format: "  %d rows %.1f / %.1f ms", m, 1000 / full, 1000 / half)
+                let dnn = try medianRate(items: 1, repeats: repeats) { for (l, x) in zip(bf16, inputs) { _ = l(x) } }
+                line += String(format: "  %d rows %.1f / %.1f / %.1f ms", m, 1000 / full, 1000 / half, 1000 / dnn)
             }
-            print(line + "  (fp32 / bf16)")
+            print(line + "  (fp32 / bf16 / bf16 through oneDNN)")
         }
 
         // What is not a matrix product, at the BLIP vision pass's shapes (one of its 12 layers).

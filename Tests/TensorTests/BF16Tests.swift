@@ -60,13 +60,15 @@ final class BF16Tests: XCTestCase {
         XCTAssertLessThan(worst, 1e-6)
     }
 
-    /// A decoding step's rows in bf16 (`decodingStep`, oneDNN at every row count) against double
-    /// precision over the rounded operands, on one thread and two.
+    /// A decoding step's rows in bf16 (`decodingStep`: the AVX512-BF16 kernel up to
+    /// Ops.bf16StreamingRows rows, oneDNN above) against double precision over the rounded
+    /// operands, on one thread and two; k below, at and above the kernel's 32-value chunks. The
+    /// kernel gives each row the same bits on one thread and two, and alone or with other rows.
     func testDecodingStepMatchesDoubleOverRoundedOperands() throws {
         let before = BLAS.threads
         defer { BLAS.setThreads(before) }
         var worst: Double = 0
-        for (k, n) in [(13, 37), (77, 302)] {
+        for (k, n) in [(13, 37), (64, 130), (77, 302)] {
             let w = random([n, k]), b = random([n])
             let wr = w.data.map { BF16.widen(BF16.round($0)) }
             for m in [1, 2, 3, 4, 5] {
@@ -74,14 +76,21 @@ final class BF16Tests: XCTestCase {
                 let xr = x.data.map { BF16.widen(BF16.round($0)) }
                 for bias in [b, nil] {
                     let layer = try Linear(weight: w, bias: bias, precision: .bf16)
+                    var outputs: [[UInt32]] = []
                     for threads in [1, 2] {
                         BLAS.setThreads(threads)
-                        worst = max(worst, linearRelativeError(layer.decodingStep(x), x: xr, w: wr, bias: bias, m: m, k: k, n: n))
+                        let y = layer.decodingStep(x)
+                        outputs.append(y.data.map(\.bitPattern))
+                        worst = max(worst, linearRelativeError(y, x: xr, w: wr, bias: bias, m: m, k: k, n: n))
                     }
+                    guard Ops.hasBF16DotProduct, m <= Ops.bf16StreamingRows else { continue }
+                    XCTAssertEqual(outputs[0], outputs[1], "k \(k) n \(n) m \(m): one thread against two")
+                    let last = layer.decodingStep(Tensor(shape: [1, k], data: Array(x.data[((m - 1) * k)...])))
+                    XCTAssertEqual(last.data.map(\.bitPattern), Array(outputs[1][((m - 1) * n)...]), "k \(k) n \(n) m \(m): last row alone")
                 }
             }
         }
-        print("bf16 decodingStep max |Δ| / Σ|x·w|: \(worst)")
+        print("bf16 decodingStep (AVX512-BF16 kernel: \(Ops.hasBF16DotProduct)) max |Δ| / Σ|x·w|: \(worst)")
         XCTAssertLessThan(worst, 1e-6)
     }
 
