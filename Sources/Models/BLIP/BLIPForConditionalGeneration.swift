@@ -177,7 +177,7 @@ public final class BLIPCaptioner: Sendable {
                             var scores = [Float](repeating: 0, count: v)
                             for r in range {
                                 let row = UnsafeBufferPointer(rebasing: buf[(r * v)..<((r + 1) * v)])
-                                scores.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: row) }
+                                _ = scores.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: row) }
                                 LogitsProcessing.repetitionPenalty(&scores, previous: rowBuf[r].tokens, penalty: settings.repetitionPenalty)
                                 LogitsProcessing.minNewTokens(&scores, newTokens: rowBuf[r].tokens.count - prompt.count,
                                                               minNewTokens: settings.minNewTokens, eos: sep)
