@@ -123,31 +123,25 @@ struct EncoderLayer: Sendable {
     }
 
     func callAsFunction(_ hiddenStates: Tensor, batch: Int, seq: Int, mask: AttentionMask) -> Tensor {
-        let residual = hiddenStates
-        var h = layerNorm1(hiddenStates)
-        h = selfAttn(h, batch: batch, seq: seq, mask: mask)
-        Ops.addInPlace(&h, residual)
-
-        let residual2 = h
-        var m = layerNorm2(h)
-        m = mlp(m)
-        Ops.addInPlace(&m, residual2)
-        return m
+        forward(hiddenStates, residual: hiddenStates) { selfAttn($0, batch: batch, seq: seq, mask: mask) }
     }
 
     /// The same layer over packed sequences (EncoderAttention's packed form); with `queryRows`
     /// it returns only those rows (one per sequence), which is all a pooled output reads of the
     /// last layer: no row depends on another there except through the keys and values.
     func callAsFunction(_ hiddenStates: Tensor, segments: [Range<Int>], causal: Bool, queryRows: [Int]? = nil) -> Tensor {
-        let residual = queryRows.map { gatherRows(hiddenStates, $0) } ?? hiddenStates
-        var h = layerNorm1(hiddenStates)
-        h = selfAttn(h, segments: segments, causal: causal, queryRows: queryRows)
-        Ops.addInPlace(&h, residual)
+        forward(hiddenStates, residual: queryRows.map { gatherRows(hiddenStates, $0) } ?? hiddenStates) {
+            selfAttn($0, segments: segments, causal: causal, queryRows: queryRows)
+        }
+    }
 
-        let residual2 = h
-        var m = layerNorm2(h)
-        m = mlp(m)
-        Ops.addInPlace(&m, residual2)
+    /// x + attention(layer_norm1(x)), then h + mlp(layer_norm2(h)); `residual` is x at the rows
+    /// the attention returns.
+    private func forward(_ hiddenStates: Tensor, residual: Tensor, attention: (Tensor) -> Tensor) -> Tensor {
+        var h = attention(layerNorm1(hiddenStates))
+        Ops.addInPlace(&h, residual)
+        var m = mlp(layerNorm2(h))
+        Ops.addInPlace(&m, h)
         return m
     }
 }
