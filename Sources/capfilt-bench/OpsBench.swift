@@ -90,6 +90,28 @@ struct OpsBench: ParsableCommand {
             print(line + "  (fp32 / bf16 / bf16 through oneDNN)")
         }
 
+        // One thread's column half of a layer (how Ops.gemm splits m ≤ n over two threads):
+        // OpenBLAS against oneDNN's sgemm on the calling thread, at batch-1 CLIP (50 tokens),
+        // 7 packed texts (151) and a BLIP frame (577).
+        var small = "one thread, m×k×(n/2), OpenBLAS / oneDNN sgemm GF/s:"
+        for (m, k, n) in [(50, 768, 2304), (50, 768, 3072), (50, 3072, 768), (151, 768, 3072), (577, 768, 3072)] {
+            let h = n / 2
+            let a = benchTensor([m, k], &g), b = benchTensor([h, k], &g)
+            var c = [Float](repeating: 0, count: m * h)
+            let flop = 2 * Double(m) * Double(k) * Double(h)
+            func rate(_ product: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) throws -> Double {
+                try medianRate(items: 1, repeats: repeats) {
+                    a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                        product(ap.baseAddress!, bp.baseAddress!, cp.baseAddress!)
+                    } } }
+                } * flop / 1e9
+            }
+            let blas = try rate { BLAS.gemm(transA: false, transB: true, m: m, n: h, k: k, a: $0, lda: k, b: $1, ldb: k, c: $2, ldc: h) }
+            let dnn = try rate { OneDNN.sgemmOnThisThread(transA: false, transB: true, m: m, n: h, k: k, a: $0, lda: k, b: $1, ldb: k, c: $2, ldc: h) }
+            small += String(format: "  %d×%d×%d %.0f / %.0f", m, k, h, blas, dnn)
+        }
+        print(small)
+
         // What is not a matrix product, at the BLIP vision pass's shapes (one of its 12 layers).
         let h = benchTensor([577, 768], &g), wide = benchTensor([577, 3072], &g), qkv = benchTensor([577, 2304], &g)
         let gamma = benchTensor([768], &g), beta = benchTensor([768], &g)
