@@ -13,10 +13,10 @@ struct CLIPTextEmbeddings: Sendable {
                                           dim: config.hiddenSize)
     }
 
-    /// Sequences packed back to back, each token at its position within its own sequence.
-    func callAsFunction(_ sequences: [[Int]]) -> Tensor {
-        var h = tokenEmbedding(sequences.flatMap { $0 })
-        Ops.addInPlace(&h, positionEmbedding(sequences.flatMap { 0..<$0.count }))
+    /// Each token at its position within its own sequence.
+    func callAsFunction(_ packed: PackedSequences) -> Tensor {
+        var h = tokenEmbedding(packed.ids)
+        Ops.addInPlace(&h, positionEmbedding(packed.positions))
         return h
     }
 }
@@ -59,16 +59,11 @@ struct CLIPTextTransformer: Sendable {
     /// still gives its key and value); final_layer_norm is row-wise, so it is applied to those.
     func callAsFunction(_ sequences: [[Int]]) -> Tensor {
         precondition(sequences.allSatisfy { $0.count >= 1 && $0.count <= config.maxPositionEmbeddings })
-        var segments: [Range<Int>] = []
-        var start = 0
-        for s in sequences {
-            segments.append(start..<(start + s.count))
-            start += s.count
-        }
-        var h = embeddings(sequences)
-        let pooled = zip(segments, sequences).map { $0.lowerBound + poolIndex($1) }
+        let packed = PackedSequences(sequences)
+        var h = embeddings(packed)
+        let pooled = zip(packed.ranges, sequences).map { $0.lowerBound + poolIndex($1) }
         for (l, layer) in encoder.layers.enumerated() {
-            h = layer(h, segments: segments, causal: true, queryRows: l == encoder.layers.count - 1 ? pooled : nil)
+            h = layer(h, segments: packed.ranges, causal: true, queryRows: l == encoder.layers.count - 1 ? pooled : nil)
         }
         return finalLayerNorm(h)
     }

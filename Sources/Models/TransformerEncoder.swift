@@ -64,29 +64,7 @@ struct EncoderAttention: Sendable {
     /// `queryRows` (one row per sequence) only those rows come out, [segments, hidden]: every row
     /// still gives its key and value, but no other row's query is used.
     func callAsFunction(_ hiddenStates: Tensor, segments: [Range<Int>], causal: Bool, queryRows: [Int]? = nil) -> Tensor {
-        let projected = qkv(hiddenStates)
-        let d = projected.lastDim / 3, hd = d / numHeads
-        let q = queryRows.map { gatherRows(projected, $0) } ?? projected
-        // A single query row at position p of its sequence sees that sequence's keys 0...p when
-        // causal: its own "segment" of one query against a key prefix.
-        let querySegments = queryRows == nil ? segments : segments.indices.map { $0..<($0 + 1) }
-        let keyCount: (Int) -> Int = { s in
-            guard let queryRows, causal else { return segments[s].count }
-            return queryRows[s] - segments[s].lowerBound + 1
-        }
-        let context = Tensor.uninitialized([q.rows, d]) { out in
-            q.data.withUnsafeBufferPointer { qp in
-                projected.data.withUnsafeBufferPointer { kvp in
-                    nonisolated(unsafe) let base = kvp.baseAddress!
-                    Ops.attention(q: qp.baseAddress!, ldq: 3 * d, segments: querySegments, heads: numHeads, headDim: hd,
-                                  keys: { base + segments[$0].lowerBound * 3 * d + d },
-                                  values: { base + segments[$0].lowerBound * 3 * d + 2 * d },
-                                  keyCount: keyCount, ldkv: 3 * d, causal: causal && queryRows == nil,
-                                  out: out.baseAddress!, ldo: d)
-                }
-            }
-        }
-        return outProj(context)
+        outProj(packedSelfAttention(qkv(hiddenStates), segments: segments, heads: numHeads, causal: causal, queryRows: queryRows))
     }
 }
 

@@ -127,20 +127,22 @@ struct VisionTransformer: Sendable {
 
     /// The encoder's last_hidden_state, before post_layernorm: [B·tokens, hidden].
     func encode(_ pixelValues: Tensor) throws -> Tensor {
+        encoder(try encoderInput(pixelValues), batch: pixelValues.shape[0], seq: tokens, mask: .none)
+    }
+
+    /// Embeddings, then (CLIP) pre_layrnorm: what the encoder's first layer reads.
+    private func encoderInput(_ pixelValues: Tensor) throws -> Tensor {
         try validate(pixelValues)
-        var h = embeddings(pixelValues)
-        if let preLayrnorm { h = preLayrnorm(h) }
-        return encoder(h, batch: pixelValues.shape[0], seq: tokens, mask: .none)
+        let h = embeddings(pixelValues)
+        return preLayrnorm.map { $0(h) } ?? h
     }
 
     /// The encoder's last_hidden_state of the class tokens only, [B, hidden], for a model that
     /// pools the class token (CLIP): the last layer computes nothing else of the other tokens
     /// but their keys and values.
     func encodeClassTokens(_ pixelValues: Tensor) throws -> Tensor {
-        try validate(pixelValues)
         let b = pixelValues.shape[0], seq = tokens
-        var h = embeddings(pixelValues)
-        if let preLayrnorm { h = preLayrnorm(h) }
+        var h = try encoderInput(pixelValues)
         for layer in encoder.layers.dropLast() { h = layer(h, batch: b, seq: seq, mask: .none) }
         let images = (0..<b).map { ($0 * seq)..<(($0 + 1) * seq) }
         return encoder.layers.last.map { $0(h, segments: images, causal: false, queryRows: images.map(\.lowerBound)) }

@@ -51,13 +51,13 @@ public final class BLIPRetrieval: Sendable {
 
     /// The texts' ids as BlipProcessor(text=...) gives them, packed back to back: the padding that
     /// padding=True adds is never attended to, so it is left out rather than computed.
-    func encodeTexts(_ texts: [String]) throws -> BLIPPackedTexts {
+    func encodeTexts(_ texts: [String]) throws -> PackedSequences {
         let encoded = texts.map { tokenizer.encode($0) }
         let tq = encoded.map(\.count).max() ?? 0
         guard tq <= config.textConfig.maxPositionEmbeddings else {
             throw BLIPError.invalidInput("text of \(tq) tokens exceeds max_position_embeddings \(config.textConfig.maxPositionEmbeddings)")
         }
-        return BLIPPackedTexts(encoded)
+        return PackedSequences(encoded)
     }
 
     /// Probability that each text matches its image: softmax(itm_head(text_encoder(text, image)[CLS]))[1].

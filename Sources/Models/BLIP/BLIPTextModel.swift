@@ -17,32 +17,6 @@ struct BLIPCrossKV: Sendable {
     let hidden: Int
 }
 
-/// Token ids of several texts packed back to back: text r is rows `ranges[r]`, positions from 0.
-struct BLIPPackedTexts: Sendable {
-    let ids: [Int]
-    let ranges: [Range<Int>]
-
-    init(_ texts: [[Int]]) {
-        ids = texts.flatMap { $0 }
-        var start = 0
-        ranges = texts.map { t in
-            defer { start += t.count }
-            return start..<(start + t.count)
-        }
-    }
-
-    var count: Int { ranges.count }
-    /// Each token's position within its own text (what a right-padded batch gives it).
-    var positions: [Int] { ranges.flatMap { 0..<$0.count } }
-    /// The row of each text's first token ([CLS]).
-    var firstRows: [Int] { ranges.map(\.lowerBound) }
-
-    /// The rows of consecutive texts `texts`.
-    func rows(of texts: Range<Int>) -> Range<Int> {
-        texts.isEmpty ? 0..<0 : ranges[texts.lowerBound].lowerBound..<ranges[texts.upperBound - 1].upperBound
-    }
-}
-
 /// The images packed texts attend to in an encoder pass (ITM): encoder_hidden_states, and which
 /// texts each image has (consecutive ones: image i's are texts[textsOfImage[i]]).
 struct BLIPImageContext: Sendable {
@@ -188,29 +162,16 @@ struct BLIPTextLayer: Sendable {
         return feedForward(attentionOutput, decoding: true)
     }
 
-    /// The same layer over packed texts (BLIPPackedTexts), without a cache: the encoder passes.
+    /// The same layer over packed texts (PackedSequences), without a cache: the encoder passes.
     /// With `firstTokensOnly` it returns only each text's first ([CLS]) row, [texts, hidden]: every
     /// token still gives its self-attention key and value, but nothing else of the other rows is
     /// computed. ITM and ITC read only [CLS] of the last layer, and no row depends on another
     /// there except through those keys and values.
-    func encode(_ h: Tensor, texts: BLIPPackedTexts, image: BLIPImageContext?, firstTokensOnly: Bool = false) -> Tensor {
-        let d = hidden, hd = hidden / heads
+    func encode(_ h: Tensor, texts: PackedSequences, image: BLIPImageContext?, firstTokensOnly: Bool = false) -> Tensor {
         // attention.self: each text attends to all of its own tokens (bidirectional) — exactly the
         // keys the padding mask leaves visible in a padded batch.
-        let qkv = selfQKV(h)
-        let q = firstTokensOnly ? gatherRows(qkv, texts.firstRows) : qkv
-        let querySegments = firstTokensOnly ? texts.ranges.indices.map { $0..<($0 + 1) } : texts.ranges
-        let context = Tensor.uninitialized([q.rows, d]) { out in
-            q.data.withUnsafeBufferPointer { qp in
-                qkv.data.withUnsafeBufferPointer { kvp in
-                    nonisolated(unsafe) let base = kvp.baseAddress!
-                    Ops.attention(q: qp.baseAddress!, ldq: 3 * d, segments: querySegments, heads: heads, headDim: hd,
-                                  keys: { base + texts.ranges[$0].lowerBound * 3 * d + d },
-                                  values: { base + texts.ranges[$0].lowerBound * 3 * d + 2 * d },
-                                  keyCount: { texts.ranges[$0].count }, ldkv: 3 * d, out: out.baseAddress!, ldo: d)
-                }
-            }
-        }
+        let context = packedSelfAttention(selfQKV(h), segments: texts.ranges, heads: heads, causal: false,
+                                          queryRows: firstTokensOnly ? texts.firstRows : nil)
         var attentionOutput = selfOutput(context, firstTokensOnly ? gatherRows(h, texts.firstRows) : h)
         if let image {
             // crossattention: the image tokens' keys and values are projected here, once per image
@@ -263,12 +224,6 @@ extension Linear {
     }
 }
 
-/// Rows `rows` of a [n, d] matrix, in that order.
-func gatherRows(_ x: Tensor, _ rows: [Int]) -> Tensor {
-    let d = x.lastDim
-    return Tensor(shape: [rows.count, d], data: rows.flatMap { x.data[($0 * d)..<(($0 + 1) * d)] })
-}
-
 struct BLIPTextModel: Sendable {
     let config: BLIPTextConfig
     let embeddings: BLIPTextEmbeddings
@@ -316,7 +271,7 @@ struct BLIPTextModel: Sendable {
     /// text's [CLS] row of it, [texts, hidden] (the last layer computes only those). Each text
     /// attends to all of its own tokens (bidirectional), and with `image` to all tokens of its
     /// image: equal, row for row, to a right-padded batch with its padding mask.
-    func encode(_ texts: BLIPPackedTexts, image: BLIPImageContext?, firstTokensOnly: Bool = false) throws -> Tensor {
+    func encode(_ texts: PackedSequences, image: BLIPImageContext?, firstTokensOnly: Bool = false) throws -> Tensor {
         guard texts.ranges.allSatisfy({ $0.count <= embeddings.maxPositions }) else {
             throw BLIPError.invalidInput("text exceeds max_position_embeddings \(embeddings.maxPositions)")
         }
