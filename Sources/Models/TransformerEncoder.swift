@@ -39,13 +39,8 @@ struct EncoderAttention: Sendable {
         numHeads = heads
         switch weights {
         case .separate:
-            let q = try Linear(vb.scope("q_proj"), inFeatures: hidden, outFeatures: hidden)
-            let k = try Linear(vb.scope("k_proj"), inFeatures: hidden, outFeatures: hidden)
-            let v = try Linear(vb.scope("v_proj"), inFeatures: hidden, outFeatures: hidden)
-            qkv = try Linear(
-                weight: Tensor(shape: [3 * hidden, hidden], data: q.weight.data + k.weight.data + v.weight.data),
-                bias: Tensor(shape: [3 * hidden], data: q.bias!.data + k.bias!.data + v.bias!.data),
-                precision: vb.precision)
+            qkv = try Linear(stacking: ["q_proj", "k_proj", "v_proj"].map(vb.scope), inFeatures: hidden, outFeatures: hidden,
+                             precision: vb.precision)
             outProj = try Linear(vb.scope("out_proj"), inFeatures: hidden, outFeatures: hidden)
         case .fused:
             qkv = try Linear(vb.scope("qkv"), inFeatures: hidden, outFeatures: 3 * hidden)

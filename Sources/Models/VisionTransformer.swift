@@ -38,7 +38,7 @@ struct VisionEmbeddings: Sendable {
         }
         numPatches = (config.imageSize / p) * (config.imageSize / p)
         let positions = numPatches + 1
-        let conv = try vb.tensor("patch_embedding.weight", shape: [d, c, p, p])
+        let conv = try vb.weights("patch_embedding.weight", shape: [d, c, p, p])
         patchEmbedding = try Linear(weight: conv.reshaped([d, c * p * p]),
                                     bias: config.patchEmbeddingBias ? try vb.tensor("patch_embedding.bias", shape: [d]) : nil,
                                     precision: vb.precision)
@@ -47,7 +47,7 @@ struct VisionEmbeddings: Sendable {
             positionEmbedding = try vb.tensor("position_embedding", shape: [1, positions, d]).reshaped([positions, d])
         } else {
             classEmbedding = try vb.tensor("class_embedding", shape: [d])
-            positionEmbedding = try Embedding(vb.scope("position_embedding"), count: positions, dim: d).weight
+            positionEmbedding = try Embedding(vb.scope("position_embedding"), count: positions, dim: d).weight.tensor
         }
     }
 

@@ -47,10 +47,13 @@ public struct PipelineRunner {
         let store = try ShardStore(directory: config.outputDirectory, budget: config.budget, pageLimit: options.maxPageCount,
                                    task: options.task?.shards(runID: runID))
         // Before the ledger: a model that cannot load is an error in the pipeline file, not a run.
+        let loadStarted = Date()
         let models = try ModelCache(config.stages.flatMap(\.models))
+        let loadSeconds = Date().timeIntervalSince(loadStarted)
         var summary = RunSummary(runID: runID, outcome: .ok)
         summary.outputDirectory = config.outputDirectory.path
         summary.modelsLoaded = models.loaded
+        summary.modelLoadSeconds = loadSeconds
         summary.task = options.task
         let ledger = try Ledger.begin(store, config: config, runID: summary.runID, version: options.capfiltVersion, started: started, task: options.task)
         var startLog: Logger.Metadata = ["run": "\(summary.runID)", "pipeline": "\(config.name)", "output": "\(config.outputDirectory.path)"]

@@ -38,6 +38,8 @@ public struct RunSummary: Sendable {
     public var textsUnpaired = 0
     /// Checkpoint folders loaded, one entry per load.
     public var modelsLoaded: [String] = []
+    /// Seconds from the first checkpoint opened to the last one ready (they load side by side).
+    public var modelLoadSeconds = 0.0
     public var wallSeconds = 0.0
     /// Per stage (the reader as `decode`, then the model stages, in order): in, errors, seconds, pairs
     /// kept and dropped, and the stage's own counts.
@@ -88,6 +90,7 @@ public struct RunSummary: Sendable {
             "retried": retried, "skipped": skipped, "renamed": renamed, "restored": restored, "retired": retired, "processed": processed,
             "failed": failed, "partial": partial, "frames": frames, "audio_segments": audioSegments, "texts": texts, "texts_kept": textsKept,
             "texts_dropped": textsDropped, "texts_unpaired": textsUnpaired, "models_loaded": modelsLoaded.count,
+            "models_load_seconds": (modelLoadSeconds * 1000).rounded() / 1000,
             "wall_seconds": (wallSeconds * 1000).rounded() / 1000,
         ]
         var st: [String: Any] = [:]

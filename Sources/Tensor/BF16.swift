@@ -28,22 +28,24 @@ public enum BF16 {
     public static func round(_ source: [Float], into out: inout [UInt16]) {
         precondition(out.count == source.count)
         source.withUnsafeBufferPointer { s in
-            out.withUnsafeMutableBufferPointer { o in
-                typealias V = SIMD16<UInt32>
-                let n = s.count, vec = n & ~15
-                let src = UnsafeRawPointer(s.baseAddress!)
-                var i = 0
-                while i < vec {
-                    let u = src.loadUnaligned(fromByteOffset: i * 4, as: V.self)
-                    // NaNs cannot come out of a finite forward pass; the scalar tail and `round(_:)`
-                    // handle them, and a NaN here would still round to a NaN or an infinity.
-                    let r = (u &+ 0x7FFF &+ ((u &>> 16) & 1)) &>> 16
-                    UnsafeMutableRawPointer(o.baseAddress! + i).storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: r), as: SIMD16<UInt16>.self)
-                    i += 16
-                }
-                while i < n { o[i] = round(s[i]); i += 1 }
-            }
+            out.withUnsafeMutableBufferPointer { o in round(s.baseAddress!, count: s.count, into: o.baseAddress!) }
         }
+    }
+
+    static func round(_ s: UnsafePointer<Float>, count n: Int, into o: UnsafeMutablePointer<UInt16>) {
+        typealias V = SIMD16<UInt32>
+        let vec = n & ~15
+        let src = UnsafeRawPointer(s)
+        var i = 0
+        while i < vec {
+            let u = src.loadUnaligned(fromByteOffset: i * 4, as: V.self)
+            // NaNs cannot come out of a finite forward pass; the scalar tail and `round(_:)`
+            // handle them, and a NaN here would still round to a NaN or an infinity.
+            let r = (u &+ 0x7FFF &+ ((u &>> 16) & 1)) &>> 16
+            UnsafeMutableRawPointer(o + i).storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: r), as: SIMD16<UInt16>.self)
+            i += 16
+        }
+        while i < n { o[i] = round(s[i]); i += 1 }
     }
 }
 
@@ -54,13 +56,20 @@ public final class BF16Matrix: Sendable {
     public let columns: Int
     private let bits: [UInt16]
 
-    public init(_ t: Tensor) {
-        precondition(t.rank == 2, "BF16Matrix: a 2-D tensor, got \(t.shape)")
-        rows = t.shape[0]
-        columns = t.shape[1]
-        var b = [UInt16](repeating: 0, count: t.count)
-        BF16.round(t.data, into: &b)
-        bits = b
+    public convenience init(_ t: Tensor) {
+        self.init(WeightMatrix(t))
+    }
+
+    public init(_ w: WeightMatrix) {
+        precondition(w.rank == 2, "BF16Matrix: a 2-D matrix, got \(w.shape)")
+        rows = w.rows
+        columns = w.columns
+        bits = w.withUnsafeFloats { p in
+            [UInt16](unsafeUninitializedCapacity: w.count) { b, n in
+                if w.count > 0 { BF16.round(p, count: w.count, into: b.baseAddress!) }
+                n = w.count
+            }
+        }
     }
 
     /// The rounded values back in fp32 (for fusing layers and for tests).

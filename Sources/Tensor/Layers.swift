@@ -3,20 +3,47 @@
 
 public struct Linear: Sendable {
     enum Storage: Sendable {
-        case fp32(Tensor)
+        case fp32(WeightMatrix)
         case bf16(BF16Matrix)
     }
 
     let storage: Storage
     public let bias: Tensor?
 
-    /// Loads `weight` [out, in] and `bias` [out], in the builder's precision.
+    /// Loads `weight` [out, in] and `bias` [out], in the builder's precision: in fp32 the weight is
+    /// read in place from the checkpoint's mapping (WeightMatrix.swift); in bf16 only the rounded
+    /// copy is kept.
     public init(_ vb: VarBuilder, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
-        let weight = try vb.tensor("weight", shape: [outFeatures, inFeatures])
-        try self.init(weight: weight, bias: bias ? try vb.tensor("bias", shape: [outFeatures]) : nil, precision: vb.precision)
+        // The weight first, so that a layer missing both is reported by its weight.
+        switch vb.precision {
+        case .fp32:
+            let w = try vb.weights("weight", shape: [outFeatures, inFeatures])
+            self.init(weight: w, bias: bias ? try vb.tensor("bias", shape: [outFeatures]) : nil)
+        case .bf16:
+            let w = try vb.tensor("weight", shape: [outFeatures, inFeatures])
+            try self.init(weight: w, bias: bias ? try vb.tensor("bias", shape: [outFeatures]) : nil, precision: .bf16)
+        }
+    }
+
+    /// One layer computing several checkpoint layers over the same input side by side (q, k and v
+    /// projections): their weights stacked as rows [Σ out, in], their biases likewise.
+    public init(stacking scopes: [VarBuilder], inFeatures: Int, outFeatures: Int, precision: Precision) throws {
+        var w: [Float] = [], b: [Float] = []
+        w.reserveCapacity(scopes.count * outFeatures * inFeatures)
+        for vb in scopes {
+            w += try vb.tensor("weight", shape: [outFeatures, inFeatures]).data
+            b += try vb.tensor("bias", shape: [outFeatures]).data
+        }
+        let rows = scopes.count * outFeatures
+        try self.init(weight: Tensor(shape: [rows, inFeatures], data: w), bias: Tensor(shape: [rows], data: b), precision: precision)
     }
 
     public init(weight: Tensor, bias: Tensor?) {
+        self.init(weight: WeightMatrix(weight), bias: bias)
+    }
+
+    public init(weight: WeightMatrix, bias: Tensor?) {
+        precondition(weight.rank == 2, "linear: weight must be 2-D, got \(weight.shape)")
         storage = .fp32(weight)
         self.bias = bias
     }
@@ -25,6 +52,10 @@ public struct Linear: Sendable {
     /// rounded copy is kept and the product's primitive is made now, so a host oneDNN cannot serve
     /// fails at load; the bias stays fp32 (it is added to the fp32 accumulator).
     public init(weight: Tensor, bias: Tensor?, precision: Precision) throws {
+        try self.init(weight: WeightMatrix(weight), bias: bias, precision: precision)
+    }
+
+    public init(weight: WeightMatrix, bias: Tensor?, precision: Precision) throws {
         precondition(weight.rank == 2, "linear: weight must be 2-D, got \(weight.shape)")
         switch precision {
         case .fp32:
@@ -44,7 +75,7 @@ public struct Linear: Sendable {
     /// The weight [out, in] in fp32 (in bf16, the rounded values widened: a copy).
     public var weight: Tensor {
         switch storage {
-        case let .fp32(w): return w
+        case let .fp32(w): return w.tensor
         case let .bf16(w): return w.widened
         }
     }
@@ -102,10 +133,12 @@ public struct LayerNorm: Sendable {
 }
 
 public struct Embedding: Sendable {
-    public let weight: Tensor   // [count, dim]
+    /// [count, dim], read in place from the checkpoint where it is stored as F32 (the vocabulary
+    /// tables are the largest single tensors, and a tied decoder reads the same one).
+    public let weight: WeightMatrix
 
     public init(_ vb: VarBuilder, count: Int, dim: Int) throws {
-        weight = try vb.tensor("weight", shape: [count, dim])
+        weight = try vb.weights("weight", shape: [count, dim])
     }
 
     public func callAsFunction(_ ids: [Int]) -> Tensor {

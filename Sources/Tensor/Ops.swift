@@ -9,6 +9,10 @@ public enum Ops {
     /// Up to `streamingRowLimit` rows (a decoding step's beams or samples, a batch-1 projection)
     /// go through `streamingLinear` instead; both give nn.Linear's result up to summation order.
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        linear(x, weight: WeightMatrix(weight), bias: bias)
+    }
+
+    public static func linear(_ x: Tensor, weight: WeightMatrix, bias: Tensor?) -> Tensor {
         precondition(weight.rank == 2, "linear: weight must be 2-D, got \(weight.shape)")
         let outF = weight.shape[0], inF = weight.shape[1]
         precondition(x.lastDim == inF, "linear: input features \(x.lastDim) != weight in \(inF)")
@@ -26,9 +30,9 @@ public enum Ops {
                 }
             }
             x.data.withUnsafeBufferPointer { xp in
-                weight.data.withUnsafeBufferPointer { wp in
+                weight.withUnsafeFloats { wp in
                     gemm(transA: false, transB: true, m: rows, n: outF, k: inF,
-                         a: xp.baseAddress!, lda: inF, b: wp.baseAddress!, ldb: inF,
+                         a: xp.baseAddress!, lda: inF, b: wp, ldb: inF,
                          beta: bias == nil ? 0 : 1, c: y.baseAddress!, ldc: outF)
                 }
             }
@@ -42,12 +46,12 @@ public enum Ops {
     /// and OpenBLAS's sgemm (0.3.21 on Debian 12, no gemv forwarding) packs the whole weight
     /// matrix first — more memory traffic than the product itself. This streams each weight row
     /// once and dots it with every input row held in L1; output features are split over threads.
-    static func streamingLinear(_ x: Tensor, weight: Tensor, bias: Tensor?, shape: [Int]) -> Tensor {
+    static func streamingLinear(_ x: Tensor, weight: WeightMatrix, bias: Tensor?, shape: [Int]) -> Tensor {
         let m = x.rows, n = weight.shape[0], k = weight.shape[1]
         return Tensor.uninitialized(shape) { y in
             x.data.withUnsafeBufferPointer { xp in
-                weight.data.withUnsafeBufferPointer { wp in
-                    nonisolated(unsafe) let (xs, ws, ys) = (xp.baseAddress!, wp.baseAddress!, y.baseAddress!)
+                weight.withUnsafeFloats { wp in
+                    nonisolated(unsafe) let (xs, ws, ys) = (xp.baseAddress!, wp, y.baseAddress!)
                     let bias = bias?.data
                     Parallel.forEachRange(n, minPerThread: 64) { range in
                         streamRows(xs, m: m, k: k, ws, range, ys, n: n, bias: bias)
@@ -300,12 +304,16 @@ public enum Ops {
     /// Gathers rows of an embedding table [vocab, d]; an id outside the table is a caller bug
     /// (tokenizers only emit ids from the vocabulary, which load checks against vocab_size).
     public static func embedding(_ ids: [Int], table: Tensor) -> Tensor {
-        let d = table.lastDim, n = table.rows
+        embedding(ids, table: WeightMatrix(table.reshaped([table.rows, table.lastDim])))
+    }
+
+    public static func embedding(_ ids: [Int], table: WeightMatrix) -> Tensor {
+        let d = table.columns, n = table.rows
         return Tensor.uninitialized([ids.count, d]) { y in
-            table.data.withUnsafeBufferPointer { t in
+            table.withUnsafeFloats { t in
                 for (r, id) in ids.enumerated() {
                     precondition(id >= 0 && id < n, "embedding: id \(id) outside table of \(n)")
-                    (y.baseAddress! + r * d).update(from: t.baseAddress! + id * d, count: d)
+                    (y.baseAddress! + r * d).update(from: t + id * d, count: d)
                 }
             }
         }

@@ -172,6 +172,22 @@ public final class SafeTensors: Sendable {
         return (tensors, metadata, headerLength)
     }
 
+    /// An fp32 tensor read in place from the mapping; other dtypes, and F32 data the file leaves
+    /// unaligned for Float, are converted or copied as `tensor(_:)` does.
+    public func weights(_ name: String) throws -> WeightMatrix {
+        guard let info = tensors[name] else { throw SafeTensorsError.noSuchTensor(file: fileName, tensor: name) }
+        let offset = dataStart + info.begin
+        guard info.dtype == .F32, (Int(bitPattern: map!) + offset) % MemoryLayout<Float>.alignment == 0 else {
+            return WeightMatrix(try tensor(name))
+        }
+        return WeightMatrix(mapping: self, byteOffset: offset, shape: info.shape)
+    }
+
+    /// The mapped file's bytes from `offset` as Floats; callers keep `self` alive while they read.
+    func floats(atByteOffset offset: Int) -> UnsafePointer<Float> {
+        UnsafeRawPointer(map! + offset).assumingMemoryBound(to: Float.self)
+    }
+
     /// Loads a tensor converted to fp32.
     public func tensor(_ name: String) throws -> Tensor {
         guard let info = tensors[name] else { throw SafeTensorsError.noSuchTensor(file: fileName, tensor: name) }

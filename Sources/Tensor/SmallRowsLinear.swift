@@ -27,6 +27,10 @@ extension Ops {
     /// nn.Linear for a decoding step's rows (up to summation order), by the kernel measured fastest
     /// at that row count with the weights coming from memory.
     public static func decodingLinear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        decodingLinear(x, weight: WeightMatrix(weight), bias: bias)
+    }
+
+    public static func decodingLinear(_ x: Tensor, weight: WeightMatrix, bias: Tensor?) -> Tensor {
         x.rows <= streamingDecodeRows ? linear(x, weight: weight, bias: bias) : fewRowsLinear(x, weight: weight, bias: bias)
     }
 
@@ -35,6 +39,10 @@ extension Ops {
     /// and the blocks are split over the threads; the bias is added to each block's products (the
     /// same single addition Ops.linear makes).
     public static func fewRowsLinear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        fewRowsLinear(x, weight: WeightMatrix(weight), bias: bias)
+    }
+
+    public static func fewRowsLinear(_ x: Tensor, weight: WeightMatrix, bias: Tensor?) -> Tensor {
         precondition(weight.rank == 2, "linear: weight must be 2-D, got \(weight.shape)")
         let outF = weight.shape[0], inF = weight.shape[1], m = x.rows
         precondition(x.lastDim == inF, "linear: input features \(x.lastDim) != weight in \(inF)")
@@ -46,8 +54,8 @@ extension Ops {
         return Tensor.uninitialized(shape) { y in
             guard m > 0 else { return }
             x.data.withUnsafeBufferPointer { xp in
-                weight.data.withUnsafeBufferPointer { wp in
-                    nonisolated(unsafe) let (xs, ws, ys) = (xp.baseAddress!, wp.baseAddress!, y.baseAddress!)
+                weight.withUnsafeFloats { wp in
+                    nonisolated(unsafe) let (xs, ws, ys) = (xp.baseAddress!, wp, y.baseAddress!)
                     let bias = bias?.data
                     Parallel.forEachRange(blocks, minPerThread: 1) { range in
                         for blk in range {

@@ -69,15 +69,23 @@ public final class WeightStore: @unchecked Sendable {
     }
 
     func load(_ name: String, shape: [Int]?) throws -> Tensor {
+        try files[check(name, shape: shape)].tensor(name)
+    }
+
+    func loadWeights(_ name: String, shape: [Int]) throws -> WeightMatrix {
+        try files[check(name, shape: shape)].weights(name)
+    }
+
+    /// The file holding `name` once it is there with `shape`; marks it used.
+    private func check(_ name: String, shape: [Int]?) throws -> Int {
         guard let i = owner[name], let info = files[i].tensors[name] else {
             throw WeightError.missing(tensor: name, file: fileDescription)
         }
         if let shape, shape != info.shape {
             throw WeightError.shapeMismatch(tensor: name, expected: shape, actual: info.shape)
         }
-        let t = try files[i].tensor(name)
         lock.withLock { _ = used.insert(name) }
-        return t
+        return i
     }
 
     public var unusedNames: [String] {
@@ -113,6 +121,12 @@ public struct VarBuilder: Sendable {
     /// The tensor `prefix.name`, which must have exactly `shape`.
     public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
         try store.load(path(name), shape: shape)
+    }
+
+    /// The fp32 matrix `prefix.name` of exactly `shape`, read in place from the checkpoint's
+    /// mapping where it is stored as aligned F32 (large weights that are used as they are stored).
+    public func weights(_ name: String, shape: [Int]) throws -> WeightMatrix {
+        try store.loadWeights(path(name), shape: shape)
     }
 
     /// The tensor `prefix.name` of whatever shape the checkpoint has (for values like logit_scale

@@ -13,6 +13,9 @@ enum SummaryText {
         lines.append("  media    frames \(s.frames), audio segments \(s.audioSegments)")
         let texts = s.texts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         lines.append("  texts    \(texts.isEmpty ? "none" : texts); kept \(s.textsKept), dropped \(s.textsDropped), paired with no frame \(s.textsUnpaired)")
+        if !s.modelsLoaded.isEmpty {
+            lines.append(String(format: "  models   %d loaded in %.2f s", s.modelsLoaded.count, s.modelLoadSeconds))
+        }
         for stage in s.stages {
             let c = stage.counters
             let secs = c["seconds"] ?? 0

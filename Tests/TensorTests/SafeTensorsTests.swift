@@ -167,6 +167,39 @@ final class VarBuilderTests: XCTestCase {
         XCTAssertNoThrow(try s.assertAllUsed())
     }
 
+    /// Aligned F32 weights are read in place from the file's mapping, which outlives the store;
+    /// other dtypes and unaligned F32 data come as converted copies, with the same values.
+    func testFP32WeightsAreReadInPlaceFromTheMapping() throws {
+        var header = """
+        {"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},"h":{"dtype":"F16","shape":[1],"data_offsets":[24,26]},\
+        "odd":{"dtype":"F32","shape":[2],"data_offsets":[26,34]}}
+        """
+        while (8 + header.utf8.count) % 8 != 0 { header += " " }
+        let half = withUnsafeBytes(of: Float16(1.5).bitPattern.littleEndian, Array.init)
+        let data = SafeTensorsFile.floatBytes([1, 2, 3, 4, 5, 6]) + half + SafeTensorsFile.floatBytes([7, 8])
+        var store: WeightStore? = try WeightStore(file: SafeTensorsFile.write(SafeTensorsFile.bytes(header: header, data: data)))
+        let vb = store!.root()
+        let w = try vb.weights("w", shape: [2, 3])
+        XCTAssertTrue(w.isMapped)
+        let h = try vb.weights("h", shape: [1]), odd = try vb.weights("odd", shape: [2])
+        XCTAssertFalse(h.isMapped)
+        XCTAssertFalse(odd.isMapped)
+        XCTAssertEqual(h.tensor.data, [1.5])
+        XCTAssertEqual(odd.tensor.data, [7, 8])
+        XCTAssertThrowsError(try vb.weights("w", shape: [3, 2])) { e in
+            XCTAssertEqual(e as? WeightError, .shapeMismatch(tensor: "w", expected: [3, 2], actual: [2, 3]))
+        }
+        let mapped = Linear(weight: w, bias: nil)
+        store = nil
+        let x = Tensor(shape: [2, 3], data: [1, 0, -1, 0.5, 2, 0])
+        let copied = Linear(weight: Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]), bias: nil)
+        XCTAssertEqual(mapped(x).data, copied(x).data)
+        XCTAssertEqual(mapped.decodingStep(x).data, copied.decodingStep(x).data)
+        XCTAssertEqual(w.tensor.data, [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(w.reshaped([3, 2]).tensor.shape, [3, 2])
+        XCTAssertEqual(Ops.embedding([1, 0], table: w).data, [4, 5, 6, 1, 2, 3])
+    }
+
     func testMissingAndWrongShapeNameTheTensor() throws {
         let s = try store()
         XCTAssertThrowsError(try Linear(s.root().scope("enc").scope("other"), inFeatures: 2, outFeatures: 2)) { e in

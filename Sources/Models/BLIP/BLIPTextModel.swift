@@ -50,7 +50,7 @@ struct BLIPTextEmbeddings: Sendable {
         var e = word(ids)
         let d = e.lastDim
         e.data.withUnsafeMutableBufferPointer { out in
-            position.weight.data.withUnsafeBufferPointer { pos in
+            position.weight.withUnsafeFloats { pos in
                 for (i, p) in positions.enumerated() {
                     for j in 0..<d { out[i * d + j] += pos[p * d + j] }
                 }
@@ -95,20 +95,15 @@ struct BLIPTextLayer: Sendable {
         let d = c.hiddenSize
         hidden = d
         heads = c.numAttentionHeads
-        let q = try Linear(vb.scope("attention.self.query"), inFeatures: d, outFeatures: d)
-        let k = try Linear(vb.scope("attention.self.key"), inFeatures: d, outFeatures: d)
-        let v = try Linear(vb.scope("attention.self.value"), inFeatures: d, outFeatures: d)
-        selfQKV = try Linear(weight: Tensor(shape: [3 * d, d], data: q.weight.data + k.weight.data + v.weight.data),
-                             bias: Tensor(shape: [3 * d], data: q.bias!.data + k.bias!.data + v.bias!.data), precision: vb.precision)
+        selfQKV = try Linear(stacking: ["query", "key", "value"].map { vb.scope("attention.self.\($0)") },
+                             inFeatures: d, outFeatures: d, precision: vb.precision)
         selfOutput = try BLIPTextResidualOutput(vb.scope("attention.output"), inFeatures: d, hidden: d, eps: c.layerNormEps)
         // BlipTextLayer builds cross-attention only for is_decoder configs (both BLIP heads use them).
         if c.isDecoder {
             let e = c.encoderHiddenSize
             crossQuery = try Linear(vb.scope("crossattention.self.query"), inFeatures: d, outFeatures: d)
-            let ck = try Linear(vb.scope("crossattention.self.key"), inFeatures: e, outFeatures: d)
-            let cv = try Linear(vb.scope("crossattention.self.value"), inFeatures: e, outFeatures: d)
-            crossKV = try Linear(weight: Tensor(shape: [2 * d, e], data: ck.weight.data + cv.weight.data),
-                                 bias: Tensor(shape: [2 * d], data: ck.bias!.data + cv.bias!.data), precision: vb.precision)
+            crossKV = try Linear(stacking: ["key", "value"].map { vb.scope("crossattention.self.\($0)") },
+                                 inFeatures: e, outFeatures: d, precision: vb.precision)
             crossOutput = try BLIPTextResidualOutput(vb.scope("crossattention.output"), inFeatures: d, hidden: d, eps: c.layerNormEps)
         } else {
             crossQuery = nil
@@ -299,14 +294,14 @@ struct BLIPTextLMHead: Sendable {
     /// word embedding matrix and the decoder bias is cls.predictions.bias, so checkpoints leave
     /// both out; a checkpoint that stores them anyway has them checked and then replaced by the
     /// tie, as from_pretrained does. Without the tie they must be present.
-    init(_ vb: VarBuilder, config c: BLIPTextConfig, wordEmbeddings: Tensor, tie: Bool) throws {
+    init(_ vb: VarBuilder, config c: BLIPTextConfig, wordEmbeddings: WeightMatrix, tie: Bool) throws {
         let d = c.hiddenSize, v = c.vocabSize
         dense = try Linear(vb.scope("transform.dense"), inFeatures: d, outFeatures: d)
         activation = try Activation(name: c.hiddenAct)
         layerNorm = try LayerNorm(vb.scope("transform.LayerNorm"), dim: d, eps: c.layerNormEps)
         let bias = try vb.tensor("bias", shape: [v])
         if tie {
-            if vb.contains("decoder.weight") { _ = try vb.tensor("decoder.weight", shape: [v, d]) }
+            if vb.contains("decoder.weight") { _ = try vb.weights("decoder.weight", shape: [v, d]) }
             if vb.contains("decoder.bias") { _ = try vb.tensor("decoder.bias", shape: [v]) }
             decoder = try Linear(weight: wordEmbeddings, bias: bias, precision: vb.precision)
         } else {
