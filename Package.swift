@@ -36,7 +36,7 @@ let package = Package(
         .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
         .systemLibrary(name: "COneDNN", path: "Sources/COneDNN"),
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
-        // The one C target of our own: an AVX512-BF16 kernel (CKernels.h says why it is C).
+        // The one C target of our own: AVX-512 kernels (CKernels.h says why they are C).
         .target(name: "CKernels", path: "Sources/CKernels"),
 
         // The core modules and Demo compile in the Swift 6 language mode (complete concurrency checking);

@@ -101,17 +101,16 @@ public struct Linear: Sendable {
 }
 
 extension Linear {
-    /// The layer for a decoding step's few rows (a batch's beams or samples), by the kernel measured
-    /// fastest there (SmallRowsLinear.swift): fp32 through Ops.decodingLinear; bf16 up to
-    /// Ops.bf16StreamingRows rows through the AVX512-BF16 kernel, otherwise oneDNN. (A Swift kernel
-    /// widening the bf16 weights for 2–4 rows was tried before and taken out: over BLIP's decoder
-    /// projections oneDNN took 13.7–19.8 ms a step at 3 rows against its 17.5–26.4 ms.)
+    /// The layer for a decoding step's rows (a batch's beams or samples, a prompt's prefill), through
+    /// the kernels whose every output is independent of the rows that come with it
+    /// (SmallRowsLinear.swift): fp32 Ops.decodingLinear, bf16 the AVX512-BF16 kernel (oneDNN where
+    /// the CPU lacks it, and there a row's bits may depend on its neighbours).
     public func decodingStep(_ x: Tensor) -> Tensor {
         switch storage {
         case let .fp32(w):
             return Ops.decodingLinear(x, weight: w, bias: bias)
         case let .bf16(w):
-            return x.rows <= Ops.bf16StreamingRows && Ops.hasBF16DotProduct ? Ops.bf16RowsLinear(x, weight: w, bias: bias) : self(x)
+            return Ops.hasBF16DotProduct ? Ops.bf16RowsLinear(x, weight: w, bias: bias) : self(x)
         }
     }
 }

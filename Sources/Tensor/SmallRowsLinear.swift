@@ -1,52 +1,31 @@
-// nn.Linear for the few rows of a decoding step (a batch's beams or samples). Two kernels, chosen
-// by row count (`decodingLinear`):
-// - up to `streamingDecodeRows` rows, Ops.linear's streaming kernel (Swift, AVX2), which reads
-//   each weight row once and, for one row, four weight rows per load of the input;
-// - above that, OpenBLAS's own AVX-512 kernels in column blocks small enough for its
-//   small-matrix path, which read the weights in place on the calling thread (one plain sgemm
-//   over a whole weight matrix packs it first: more memory traffic than the product).
-// The crossover was measured inside the captioner (full-size BLIP, weights streamed from memory
-// at every step, `capfilt-bench blip`, Zen 4, with Parallel's spinning team), decoder + LM head
-// per step: 1 row 27.7–28.0 ms streaming against 29.0–33.6 fewRowsLinear; 3 rows 29.3–29.5
-// against 33.6–38.0; 8 rows 75.4–81.2 against 56.7–57.9. (When fewRowsLinear was introduced the
-// Swift loops were baseline x86-64 SSE and lost at every row count.)
+// nn.Linear for the rows of a decoding step (a batch's beams or samples, a prompt's prefill) in
+// BLIP's decoder. One kernel whatever the row count, whose every output is the same sequence of
+// operations however many rows come with it (CKernels/RowsLinear.c): a frame's captions are the
+// same, to the bit, alone or batched with other frames, so inputs can share the captioner's batch
+// (Pipeline/Executor.swift) and a rerun still writes what a fresh run writes. Where the CPU lacks
+// AVX-512 (none of our hosts), Ops.linear's Swift streaming kernel, which has the same property.
+//
+// Before, the kernel was picked by row count: the Swift streaming kernel up to 4 rows, OpenBLAS's
+// small-matrix sgemm in column blocks above (and oneDNN above 4 rows in bf16), so the bits of a row
+// depended on its neighbours. The AVX-512 kernel keeps four weight rows in L1 while every block of
+// up to six input rows is multiplied into them, so the weights come from memory once per step at
+// any row count.
 import CKernels
 
 extension Ops {
-    /// The work of one column block here, and the size above which attention's `callerGEMM` takes
-    /// oneDNN: OpenBLAS 0.3.21's threading threshold (65536 × 4 in Debian's build), under which its
-    /// small-matrix kernels read the weights in place.
+    /// The work of one column block of sgemm on the calling thread, and the size above which
+    /// attention's `callerGEMM` takes oneDNN: OpenBLAS 0.3.21's threading threshold (65536 × 4 in
+    /// Debian's build), under which its small-matrix kernels read the operands in place.
     public static let blasSingleThreadWork = 65536 * 4
 
-    /// Inputs up to this many rows go through `decodingLinear` in the decoder.
-    public static let fewRowsLimit = 32
+    /// Whether this CPU runs CKernels' fp32 rows kernel.
+    public static let hasAVX512 = capfilt_has_avx512f() != 0
 
-    /// Rows up to this take the streaming kernel in `decodingLinear`.
-    public static let streamingDecodeRows = 4
-
-    /// nn.Linear for a decoding step's rows (up to summation order), by the kernel measured fastest
-    /// at that row count with the weights coming from memory.
-    public static func decodingLinear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-        decodingLinear(x, weight: WeightMatrix(weight), bias: bias)
-    }
-
-    public static func decodingLinear(_ x: Tensor, weight: WeightMatrix, bias: Tensor?) -> Tensor {
-        x.rows <= streamingDecodeRows ? linear(x, weight: weight, bias: bias) : fewRowsLinear(x, weight: weight, bias: bias)
-    }
-
-    /// y = x · Wᵀ + b for x [rows, in], W [out, in]: nn.Linear up to summation order. The output
-    /// features are cut into blocks of at most blasSingleThreadWork multiply-adds, one sgemm each,
-    /// and the blocks are split over the threads; the bias is added to each block's products (the
-    /// same single addition Ops.linear makes).
-    public static func fewRowsLinear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-        fewRowsLinear(x, weight: WeightMatrix(weight), bias: bias)
-    }
-
+    /// OpenBLAS's small-matrix sgemm in column blocks of at most `blasSingleThreadWork`
+    /// multiply-adds, split over the threads: the decoder's kernel above 4 rows before
+    /// `decodingLinear`, whose bits depend on the row count. Kept for `capfilt-bench ops` to compare.
     public static func fewRowsLinear(_ x: Tensor, weight: WeightMatrix, bias: Tensor?) -> Tensor {
-        precondition(weight.rank == 2, "linear: weight must be 2-D, got \(weight.shape)")
         let outF = weight.shape[0], inF = weight.shape[1], m = x.rows
-        precondition(x.lastDim == inF, "linear: input features \(x.lastDim) != weight in \(inF)")
-        precondition(bias.map { $0.count == outF } ?? true, "linear: bias has \(bias?.count ?? 0) values, expected \(outF)")
         var shape = x.shape
         shape[shape.count - 1] = outF
         let chunk = max(4, (blasSingleThreadWork / max(m * inF, 1)) & ~3)
@@ -74,21 +53,49 @@ extension Ops {
             }
         }
     }
+
+    public static func decodingLinear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        decodingLinear(x, weight: WeightMatrix(weight), bias: bias)
+    }
+
+    /// nn.Linear (up to summation order) for a decoding step's rows, any count; each output's bits
+    /// depend only on its own row, the weights and the CPU.
+    public static func decodingLinear(_ x: Tensor, weight: WeightMatrix, bias: Tensor?) -> Tensor {
+        precondition(weight.rank == 2, "linear: weight must be 2-D, got \(weight.shape)")
+        let n = weight.rows, k = weight.columns, m = x.rows
+        precondition(x.lastDim == k, "linear: input features \(x.lastDim) != weight in \(k)")
+        precondition(bias.map { $0.count == n } ?? true, "linear: bias has \(bias?.count ?? 0) values, expected \(n)")
+        var shape = x.shape
+        shape[shape.count - 1] = n
+        guard hasAVX512 else { return streamingLinear(x, weight: weight, bias: bias, shape: shape) }
+        return Tensor.uninitialized(shape) { y in
+            guard m > 0 else { return }
+            x.data.withUnsafeBufferPointer { xp in
+                weight.withUnsafeFloats { wp in
+                    let run = { (bp: UnsafePointer<Float>?) in
+                        nonisolated(unsafe) let (xs, ws, ys, bs) = (xp.baseAddress!, wp, y.baseAddress!, bp)
+                        Parallel.forEachRange(n, minPerThread: 64) { range in
+                            capfilt_f32_linear_rows(xs, Int32(m), Int32(k), ws, Int32(range.lowerBound), Int32(range.upperBound),
+                                                    ys, Int32(n), bs)
+                        }
+                    }
+                    if let bias { bias.data.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+                }
+            }
+        }
+    }
 }
 
 extension Ops {
-    /// bf16 decoding steps up to this many rows take `bf16RowsLinear` where the CPU has AVX512-BF16.
-    public static let bf16StreamingRows = 4
-
     /// Whether this CPU runs `bf16RowsLinear` (the instruction oneDNN's bf16 products need too).
     public static let hasBF16DotProduct = OneDNN.nativeBF16
 
-    /// nn.Linear in bf16 for a decoding step's few rows, as OneDNN.linear computes it (x rounded to
+    /// nn.Linear in bf16 for a decoding step's rows, as OneDNN.linear computes it (x rounded to
     /// bf16, products of bf16 values exact in fp32, fp32 sums, bias added in fp32) up to summation
     /// order, through CKernels' AVX512-BF16 kernel: the weights stream from memory once, 32 values
-    /// per load, each load multiplied into every row's sums. Output features are split over threads;
-    /// each output's operations do not depend on the split or the row count. Call only where
-    /// `hasBF16DotProduct`.
+    /// per load, each load multiplied into the sums of every row. Output features are split over
+    /// threads; each output's operations do not depend on the split or the rows that come with it.
+    /// Call only where `hasBF16DotProduct`.
     public static func bf16RowsLinear(_ x: Tensor, weight: BF16Matrix, bias: Tensor?) -> Tensor {
         let m = x.rows, n = weight.rows, k = weight.columns
         precondition(hasBF16DotProduct, "bf16RowsLinear needs AVX512-BF16")

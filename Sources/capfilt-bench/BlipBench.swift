@@ -94,12 +94,12 @@ struct BlipBench: ParsableCommand {
                                       ("fc1", 3072, 768), ("fc2", 768, 3072)] {
                 let w = rand([outF, inF]), b = rand([outF])
                 var line = String(format: "%-9@", name as NSString)
-                for m in [1, 3, 8, 24] {
+                for m in [1, 3, 8, 12, 24, 48] {
                     let x = rand([m, inF])
-                    let lin = try medianRate(items: 1, repeats: 7) { _ = Ops.linear(x, weight: w, bias: b) }
+                    let lin = try medianRate(items: 1, repeats: 7) { _ = Ops.decodingLinear(x, weight: w, bias: b) }
                     let gemm = sgemmRate(m: m, n: outF, k: inF, repeats: 7)
-                    let chunked = try medianRate(items: 1, repeats: 7) { _ = Ops.fewRowsLinear(x, weight: w, bias: b) }
-                    line += String(format: "  rows %2d: linear %6.2f, sgemm %6.2f, fewRowsLinear %6.2f ms", m, 1000 / lin, 1000 / gemm, 1000 / chunked)
+                    let chunked = try medianRate(items: 1, repeats: 7) { _ = Ops.fewRowsLinear(x, weight: WeightMatrix(w), bias: b) }
+                    line += String(format: "  rows %2d: decodingLinear %6.2f, sgemm %6.2f, OpenBLAS blocks %6.2f ms", m, 1000 / lin, 1000 / gemm, 1000 / chunked)
                 }
                 print(line)
             }

@@ -70,24 +70,28 @@ struct OpsBench: ParsableCommand {
         }
         print(String(format: "all shapes above once: fp32 %.1f ms, bf16 %.1f ms (%.2f×)", 1000 * layerTotal, 1000 * bf16Total, layerTotal / bf16Total))
 
-        // A decoding step's few rows, as the decoder calls its layers (Linear.decodingStep), fp32
-        // against bf16, and bf16 always through oneDNN, the weights coming from memory: BLIP's decoder projections in a step's
-        // order (12 layers × self qkv, self output, cross query, cross output, fc1, fc2; 400 MB in
-        // fp32, 200 in bf16), then the LM head (94 / 47 MB).
+        // A decoding step's rows, as the decoder calls its layers (Linear.decodingStep: CKernels'
+        // rows kernels), the weights coming from memory: fp32, fp32 through OpenBLAS's small-matrix
+        // sgemm in column blocks (the kernel above 4 rows before, Ops.fewRowsLinear), bf16, and bf16
+        // through oneDNN. BLIP's decoder projections in a step's order (12 layers × self qkv, self
+        // output, cross query, cross output, fc1, fc2; 400 MB in fp32, 200 in bf16), then the LM
+        // head (94 / 47 MB). 3 rows: nucleus N=3 of one frame; 24: of a batch of 8.
         let decoderShapes = (0..<12).flatMap { _ in [(2304, 768), (768, 768), (768, 768), (768, 768), (3072, 768), (768, 3072)] }
         for (name, shapes) in [("decoder projections", decoderShapes), ("LM head", [(30524, 768)])] {
             let weights = shapes.map { n, k in (benchTensor([n, k], &g), benchTensor([n], &g)) }
             let fp32 = weights.map { Linear(weight: $0.0, bias: $0.1) }
             let bf16 = try weights.map { try Linear(weight: $0.0, bias: $0.1, precision: .bf16) }
-            var line = "decoding step, \(name):"
-            for m in 1...4 {
+            print("decoding step, \(name) (fp32 / fp32 OpenBLAS blocks / bf16 / bf16 through oneDNN, ms):")
+            for m in [1, 2, 3, 4, 8, 12, 24] {
                 let inputs = shapes.map { benchTensor([m, $0.1], &g) }
                 let full = try medianRate(items: 1, repeats: repeats) { for (l, x) in zip(fp32, inputs) { _ = l.decodingStep(x) } }
+                let blocks = try medianRate(items: 1, repeats: repeats) {
+                    for (w, x) in zip(weights, inputs) { _ = Ops.fewRowsLinear(x, weight: WeightMatrix(w.0), bias: w.1) }
+                }
                 let half = try medianRate(items: 1, repeats: repeats) { for (l, x) in zip(bf16, inputs) { _ = l.decodingStep(x) } }
                 let dnn = try medianRate(items: 1, repeats: repeats) { for (l, x) in zip(bf16, inputs) { _ = l(x) } }
-                line += String(format: "  %d rows %.1f / %.1f / %.1f ms", m, 1000 / full, 1000 / half, 1000 / dnn)
+                print(String(format: "  %2d rows  %6.1f / %6.1f / %6.1f / %6.1f", m, 1000 / full, 1000 / blocks, 1000 / half, 1000 / dnn))
             }
-            print(line + "  (fp32 / bf16 / bf16 through oneDNN)")
         }
 
         // One thread's column half of a layer (how Ops.gemm splits m ≤ n over two threads):

@@ -60,9 +60,9 @@ final class BF16Tests: XCTestCase {
         XCTAssertLessThan(worst, 1e-6)
     }
 
-    /// A decoding step's rows in bf16 (`decodingStep`: the AVX512-BF16 kernel up to
-    /// Ops.bf16StreamingRows rows, oneDNN above) against double precision over the rounded
-    /// operands, on one thread and two; k below, at and above the kernel's 32-value chunks. The
+    /// A decoding step's rows in bf16 (`decodingStep`: the AVX512-BF16 kernel, oneDNN where the
+    /// CPU lacks it) against double precision over the rounded operands, on one thread and two; k
+    /// below, at and above the kernel's 32-value chunks, row counts around its blocks of six. The
     /// kernel gives each row the same bits on one thread and two, and alone or with other rows.
     func testDecodingStepMatchesDoubleOverRoundedOperands() throws {
         let before = BLAS.threads
@@ -71,7 +71,7 @@ final class BF16Tests: XCTestCase {
         for (k, n) in [(13, 37), (64, 130), (77, 302)] {
             let w = random([n, k]), b = random([n])
             let wr = w.data.map { BF16.widen(BF16.round($0)) }
-            for m in [1, 2, 3, 4, 5] {
+            for m in [1, 2, 3, 4, 5, 6, 7, 13] {
                 let x = random([m, k])
                 let xr = x.data.map { BF16.widen(BF16.round($0)) }
                 for bias in [b, nil] {
@@ -83,10 +83,12 @@ final class BF16Tests: XCTestCase {
                         outputs.append(y.data.map(\.bitPattern))
                         worst = max(worst, linearRelativeError(y, x: xr, w: wr, bias: bias, m: m, k: k, n: n))
                     }
-                    guard Ops.hasBF16DotProduct, m <= Ops.bf16StreamingRows else { continue }
+                    guard Ops.hasBF16DotProduct else { continue }
                     XCTAssertEqual(outputs[0], outputs[1], "k \(k) n \(n) m \(m): one thread against two")
-                    let last = layer.decodingStep(Tensor(shape: [1, k], data: Array(x.data[((m - 1) * k)...])))
-                    XCTAssertEqual(last.data.map(\.bitPattern), Array(outputs[1][((m - 1) * n)...]), "k \(k) n \(n) m \(m): last row alone")
+                    for r in 0..<m {
+                        let alone = layer.decodingStep(Tensor(shape: [1, k], data: Array(x.data[(r * k)..<((r + 1) * k)])))
+                        XCTAssertEqual(alone.data.map(\.bitPattern), Array(outputs[1][(r * n)..<((r + 1) * n)]), "k \(k) n \(n) m \(m): row \(r) alone")
+                    }
                 }
             }
         }

@@ -46,31 +46,40 @@ final class KernelTests: XCTestCase {
         XCTAssertLessThan(worst, 1e-6)
     }
 
-    /// The decoder's projections at every kernel's row counts against double precision; and one
-    /// row (four weight rows per pass) bit for bit the same as that row in a two-row call, and as on
-    /// one thread, with enough features for both threads and a split inside a block of four.
-    func testDecodingLinearMatchesNaiveAndOneRowIsBitwiseStable() {
-        let k = 77, n = 302
-        let w = random([n, k]), b = random([n])
-        var worst: Double = 0
-        for m in [1, 3, 4, 5, 8, 32] {
-            let x = random([m, k])
-            let y = Ops.decodingLinear(x, weight: w, bias: b)
-            worst = max(worst, linearRelativeError(y, x: x.data, w: w.data, bias: b, m: m, k: k, n: n))
-        }
-        print("decodingLinear (streaming ≤ \(Ops.streamingDecodeRows) rows, fewRowsLinear above) max |Δ| / Σ|x·w| \(worst)")
-        XCTAssertLessThan(worst, 1e-6)
-
-        let two = random([2, k])
-        let one = Tensor(shape: [1, k], data: Array(two.data[0..<k]))
+    /// The decoder's projections (`decodingLinear`, CKernels' AVX-512 kernel) against double
+    /// precision at row counts on both sides of its blocks of six rows, with k leaving a partial
+    /// 16-value chunk and n a partial block of four; and every row bit for bit the same as that
+    /// row alone and as on one thread, which is what lets inputs share the captioner's batch.
+    func testDecodingLinearMatchesNaiveAndEachRowIsItsOwn() {
         let before = BLAS.threads
         defer { BLAS.setThreads(before) }
-        BLAS.setThreads(2)
-        let y1 = Ops.linear(one, weight: w, bias: b), y2 = Ops.linear(two, weight: w, bias: b)
-        BLAS.setThreads(1)
-        let y1Serial = Ops.linear(one, weight: w, bias: b)
-        XCTAssertEqual(y1.data.map(\.bitPattern), Array(y2.data[0..<n]).map(\.bitPattern))
-        XCTAssertEqual(y1.data.map(\.bitPattern), y1Serial.data.map(\.bitPattern))
+        var worst: Double = 0
+        for (k, n) in [(77, 302), (768, 130)] {
+            let w = random([n, k]), b = random([n])
+            for bias in [b, nil] {
+                var alone: [[UInt32]] = []
+                let x = random([25, k])
+                BLAS.setThreads(1)
+                for r in 0..<25 {
+                    let row = Tensor(shape: [1, k], data: Array(x.data[(r * k)..<((r + 1) * k)]))
+                    alone.append(Ops.decodingLinear(row, weight: w, bias: bias).data.map(\.bitPattern))
+                }
+                for m in [1, 2, 3, 4, 5, 6, 7, 12, 13, 25] {
+                    let xm = Tensor(shape: [m, k], data: Array(x.data[0..<(m * k)]))
+                    for threads in [1, 2] {
+                        BLAS.setThreads(threads)
+                        let y = Ops.decodingLinear(xm, weight: w, bias: bias)
+                        worst = max(worst, linearRelativeError(y, x: xm.data, w: w.data, bias: bias, m: m, k: k, n: n))
+                        for r in 0..<m {
+                            XCTAssertEqual(Array(y.data[(r * n)..<((r + 1) * n)]).map(\.bitPattern), alone[r],
+                                           "k \(k) m \(m) row \(r), \(threads) threads: not the row's own bits")
+                        }
+                    }
+                }
+            }
+        }
+        print("decodingLinear (AVX-512 kernel: \(Ops.hasAVX512)) max |Δ| / Σ|x·w| \(worst); every row equal to itself alone")
+        XCTAssertLessThan(worst, 1e-6)
     }
 
     /// Naive softmax(Q·Kᵀ/√d)·V for one query over the given visible keys.

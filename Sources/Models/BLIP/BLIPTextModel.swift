@@ -211,11 +211,10 @@ struct BLIPTextLayer: Sendable {
 }
 
 extension Linear {
-    /// The decoder's projections (`decoding`): a step's few rows (its beams or samples) through
-    /// `decodingStep`, which picks the kernel by row count and precision; every other input through
-    /// the layer.
+    /// The decoder's projections (`decoding`: prefill and steps) through `decodingStep`, whose rows
+    /// do not depend on each other to the bit; the encoder passes through the layer.
     func decoding(_ x: Tensor, _ decoding: Bool) -> Tensor {
-        decoding && x.rows <= Ops.fewRowsLimit ? decodingStep(x) : self(x)
+        decoding ? decodingStep(x) : self(x)
     }
 }
 
