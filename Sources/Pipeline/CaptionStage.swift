@@ -68,9 +68,52 @@ struct CaptionStage: Stage {
     var name: String { config.name }
 
     func process(_ input: InputView) throws -> StageOutput {
+        guard !input.frames.isEmpty else { return StageOutput() }
+        var out = output(try model.caption(try input.frames.map { try $0.rgbImage(for: name) }, settings: config.settings))
+        out.counters["batches"] = batches(input.frames.count)
+        return out
+    }
+
+    /// The model's forward batches for `frames` images (the ledger's `batches` count).
+    private func batches(_ frames: Int) -> Double { Double((frames + model.batchSize - 1) / model.batchSize) }
+
+    /// The model's batch: frames of consecutive inputs (a folder of stills, short clips) are
+    /// captioned together.
+    var framesPerBatch: Int? { model.batchSize }
+
+    /// A frame's samples are seeded by its pixels and the decoding batch does not change a row, so
+    /// each input gets the captions it gets alone. If the shared call fails, each input is redone on
+    /// its own so that only the input at fault becomes an error.
+    func process(batch inputs: [InputView]) -> [Result<StageOutput, any Error>] {
+        guard inputs.count > 1 else { return inputs.map { input in Result { try process(input) } } }
+        var results = [Result<StageOutput, any Error>?](repeating: nil, count: inputs.count)
+        var images: [RGBImage] = [], spans: [(input: Int, frames: Range<Int>)] = []
+        for (i, input) in inputs.enumerated() {
+            do {
+                let own = try input.frames.map { try $0.rgbImage(for: name) }
+                spans.append((i, images.count..<(images.count + own.count)))
+                images += own
+            } catch {
+                results[i] = .failure(error)
+            }
+        }
+        do {
+            let captions = images.isEmpty ? [] : try model.caption(images, settings: config.settings)
+            for span in spans { results[span.input] = .success(output(Array(captions[span.frames]))) }
+            if let first = spans.first, case var .success(out) = results[first.input]! {
+                out.counters["batches"] = batches(images.count)
+                results[first.input] = .success(out)
+            }
+        } catch {
+            for span in spans { results[span.input] = Result { try process(inputs[span.input]) } }
+        }
+        return results.map { $0! }
+    }
+
+    /// One input's texts from its frames' captions, in frame order.
+    private func output(_ captions: [[Caption]]) -> StageOutput {
         var out = StageOutput()
-        guard !input.frames.isEmpty else { return out }
-        let captions = try model.caption(try input.frames.map { try $0.rgbImage(for: name) }, settings: config.settings)
+        guard !captions.isEmpty else { return out }
         for (f, list) in captions.enumerated() {
             var seen: Set<String> = []
             for c in list where seen.insert(c.text).inserted {

@@ -4,7 +4,8 @@ import Store
 
 /// Runs the plan's work orders on a fixed number of worker threads. Each input goes through the reader
 /// (or is rebuilt from its stored rows when only later stages changed), then through the model stages,
-/// whose outputs are applied to it, and is written in one transaction.
+/// whose outputs are applied to it, and is written in one transaction. A worker takes consecutive
+/// inputs together when a stage batches frames (`Stage.framesPerBatch`).
 struct Executor: Sendable {
     let reader: MediaReader
     let stages: [any Stage]
@@ -18,25 +19,54 @@ struct Executor: Sendable {
         guard queue.total > 0 else { return }
         DispatchQueue.concurrentPerform(iterations: max(1, min(workers, queue.total))) { _ in
             while !stop.isSet && tally.fatal == nil {
-                let next: WorkOrder?
-                do { next = try queue.next() } catch {
+                let group: [Member]
+                do { group = try gather(queue) } catch {
                     tally.fatal = "reading the plan: \(error)"
                     return
                 }
-                guard let order = next else { return }
-                let item = process(order)
-                do {
-                    try store.write(item.rows(), replacing: order.previous)
-                    let done = tally.record(item, recomputed: order.from <= stages.count)
-                    progress?(done, queue.total)
-                } catch {
-                    tally.fatal = "writing \(item.input.uri) to \(store.currentShard): \(error)"
+                guard !group.isEmpty else { return }
+                // Each input is still written in its own transaction, in the order it was read.
+                for member in runStages(group) where tally.fatal == nil {
+                    do {
+                        try store.write(member.item.rows(), replacing: member.order.previous)
+                        let done = tally.record(member.item, recomputed: member.order.from <= stages.count)
+                        progress?(done, queue.total)
+                    } catch {
+                        tally.fatal = "writing \(member.item.input.uri) to \(store.currentShard): \(error)"
+                    }
                 }
             }
         }
     }
 
-    func process(_ order: WorkOrder) -> WorkItem {
+    /// An input on its way through the stages.
+    struct Member {
+        let order: WorkOrder
+        var item: WorkItem
+        /// The index of the first stage this input still has to go through.
+        var next: Int
+        var failed = false
+    }
+
+    /// Frames a worker gathers from consecutive inputs before the model stages run: the largest batch
+    /// a stage asks for (a folder of stills then captions at the model's batch, not one image at a
+    /// time); 1 when no stage batches, which takes inputs one at a time.
+    var framesPerGroup: Int { stages.compactMap(\.framesPerBatch).max() ?? 1 }
+
+    /// The next inputs, each read (or rebuilt from its shard), until they hold `framesPerGroup`
+    /// frames or are that many inputs.
+    func gather(_ queue: WorkQueue) throws -> [Member] {
+        let limit = framesPerGroup
+        var group: [Member] = [], frames = 0
+        while group.count < limit && frames < limit && !stop.isSet, let order = try queue.next() {
+            let member = read(order)
+            if !member.failed { frames += member.item.frames.count }
+            group.append(member)
+        }
+        return group
+    }
+
+    private func read(_ order: WorkOrder) -> Member {
         var (item, from) = start(order)
         if from == 0 {
             do {
@@ -44,19 +74,37 @@ struct Executor: Sendable {
                 item.apply(read.output)
                 tally.count(reader.config.name, read.output.counters)
             } catch {
-                return failed(item, stage: reader.config.name, error)
+                return Member(order: order, item: failed(item, stage: reader.config.name, error), next: stages.count, failed: true)
             }
         }
-        for stage in stages[min(stages.count, max(0, from - 1))...] {
-            do {
-                let output = try measure(stage.name) { try stage.process(item.view) }.output
-                try item.apply(output, stage: stage.name)
-                tally.count(stage.name, output.counters.merging(Executor.pairCounts(output), uniquingKeysWith: +))
-            } catch {
-                return failed(item, stage: stage.name, error)
+        return Member(order: order, item: item, next: min(stages.count, max(0, from - 1)))
+    }
+
+    /// Each stage once over the group's inputs that still need it; an input a stage fails leaves the
+    /// group as an error row, the others go on.
+    private func runStages(_ group: [Member]) -> [Member] {
+        var group = group
+        for (s, stage) in stages.enumerated() {
+            let members = group.indices.filter { !group[$0].failed && group[$0].next <= s }
+            guard !members.isEmpty else { continue }
+            let start = DispatchTime.now().uptimeNanoseconds
+            let results = stage.process(batch: members.map { group[$0].item.view })
+            precondition(results.count == members.count, "\(stage.name) gave \(results.count) results for \(members.count) inputs")
+            var counts: [String: Double] = ["in": Double(members.count), "seconds": Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9]
+            for (i, result) in zip(members, results) {
+                do {
+                    let output = try result.get()
+                    try group[i].item.apply(output, stage: stage.name)
+                    tally.count(stage.name, output.counters.merging(Executor.pairCounts(output), uniquingKeysWith: +))
+                } catch {
+                    counts["errors", default: 0] += 1
+                    group[i].item = failed(group[i].item, stage: stage.name, error)
+                    group[i].failed = true
+                }
             }
+            tally.count(stage.name, counts)
         }
-        return item
+        return group
     }
 
     /// The input as the stages before `from` left it: rebuilt from the shard, or fresh (from 0) when

@@ -27,6 +27,20 @@ public protocol StageConfig: Sendable {
 public protocol Stage: Sendable {
     var name: String { get }
     func process(_ input: InputView) throws -> StageOutput
+    /// Frames worth gathering from several inputs into one `process(batch:)` call (a model's
+    /// batch); nil, the default, takes inputs one at a time.
+    var framesPerBatch: Int? { get }
+    /// Several inputs at once, each with its own outcome: one input's error must not fail the others,
+    /// and each output must be what `process(_:)` gives that input alone.
+    func process(batch inputs: [InputView]) -> [Result<StageOutput, any Error>]
+}
+
+extension Stage {
+    public var framesPerBatch: Int? { nil }
+
+    public func process(batch inputs: [InputView]) -> [Result<StageOutput, any Error>] {
+        inputs.map { input in Result { try process(input) } }
+    }
 }
 
 /// One input as a stage sees it: the stored frames (decoded back from their bytes), every text so far,

@@ -281,6 +281,70 @@ final class RunTests: XCTestCase {
     static let tinyBLIPITM = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("BLIPTests/Fixtures/blip-itm-tiny")
 
+    /// A worker gathers consecutive inputs up to the captioner's batch (a folder of stills is not
+    /// captioned one image at a time), hostile files among them: every input gets the captions it
+    /// gets alone, and the hostile ones are still error rows.
+    func testInputsCaptionedTogetherGetTheCaptionsTheyGetAlone() throws {
+        func run(batch: Int) throws -> (captions: [[String]], batches: Double, summary: RunSummary) {
+            try? FileManager.default.removeItem(at: dir.appendingPathComponent("out"))
+            let stages = """
+              - stage: caption
+                model: \(RunTests.tinyBLIPCaption.path)
+                strategy: nucleus
+                num_captions: 2
+                max_new_tokens: 6
+                seed: 3
+                batch: \(batch)
+            """
+            let summary = try PipelineRunner(logger: quiet, config: try writeSpec(stages: stages)).run()
+            let captions = try db().query("""
+                SELECT s.uri, m.idx, t.text FROM texts t JOIN media m ON m.id = t.media_id JOIN sources s ON s.id = m.source_id
+                WHERE t.origin = 'synthetic' ORDER BY 1, 2, 3
+                """).map { row in row.map { $0.text ?? "\($0.int ?? -1)" } }
+            return (captions, summary.counters("caption")["batches"] ?? 0, summary)
+        }
+        let alone = try run(batch: 1), together = try run(batch: 8)
+        XCTAssertEqual(alone.summary.outcome, .errors)
+        XCTAssertEqual(together.summary.failed, alone.summary.failed)
+        XCTAssertGreaterThan(alone.summary.failed, 0)
+        XCTAssertEqual(alone.batches, Double(alone.summary.frames), "batch 1: one forward pass per frame")
+        XCTAssertLessThan(together.batches, alone.batches / 2, "inputs gathered into shared batches")
+        XCTAssertGreaterThan(alone.captions.count, alone.summary.frames)
+        XCTAssertEqual(together.captions, alone.captions)
+        print("captions of \(alone.summary.frames) frames: \(Int(alone.batches)) batches alone, \(Int(together.batches)) together, identical")
+    }
+
+    /// An input the captioner cannot take fails alone; the inputs batched with it get their own captions.
+    func testABatchedInputThatFailsFailsAlone() throws {
+        let config = try writeSpec(stages: """
+          - stage: caption
+            model: \(RunTests.tinyBLIPCaption.path)
+            strategy: greedy
+            max_new_tokens: 5
+        """)
+        let stage = try config.stages[0].makeStage(models: ModelCache(config.stages.flatMap(\.models)))
+        func input(_ name: String, frames: [RGBFrame?]) -> InputView {
+            let items = frames.enumerated().map { i, image in
+                FrameItem(index: i, time: Double(i), image: image, encoded: [], format: .jpeg, width: 32, height: 24, isKeyframe: true)
+            }
+            return InputView(uri: name, frames: items, texts: [], pairs: Array(repeating: [], count: frames.count))
+        }
+        let picture = { (seed: Int) in RGBFrame(width: 32, height: 24) { x, y in (UInt8((x * seed) % 256), UInt8(y * 9), UInt8(seed * 40)) } }
+        let inputs = [input("a", frames: [picture(1), picture(2)]), input("broken", frames: [picture(3), nil]), input("empty", frames: []),
+                      input("c", frames: [picture(4)])]
+        let results = stage.process(batch: inputs)
+        XCTAssertEqual(results.count, 4)
+        XCTAssertThrowsError(try results[1].get()) { XCTAssertTrue("\($0)".contains("no picture"), "\($0)") }
+        XCTAssertEqual(try results[2].get().texts.count, 0)
+        for i in [0, 3] {
+            let batched = try results[i].get().texts.map { "\($0.frame) \($0.text)" }
+            let alone = try stage.process(inputs[i]).texts.map { "\($0.frame) \($0.text)" }
+            XCTAssertEqual(batched, alone)
+            XCTAssertEqual(batched.count, inputs[i].frames.count)
+        }
+        XCTAssertEqual(results.compactMap { try? $0.get().counters["batches"] }.reduce(0, +), 1, "one forward batch for 3 frames")
+    }
+
     func testCapFiltPipelineCaptionsFiltersAndScoresEveryText() throws {
         let stages = """
           - stage: caption
