@@ -26,11 +26,10 @@ struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        var o: [String: Any] = ["ts": ISO8601DateFormatter().string(from: Date()), "level": level.rawValue,
-                                "logger": label, "msg": message.description]
-        for (k, v) in metadata.merging(extra ?? [:], uniquingKeysWith: { $1 }) { o[k] = JSONLogHandler.json(v) }
+    func log(event: LogEvent) {
+        var o: [String: Any] = ["ts": ISO8601DateFormatter().string(from: Date()), "level": event.level.rawValue,
+                                "logger": label, "msg": event.message.description]
+        for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { o[k] = JSONLogHandler.json(v) }
         JSONLogHandler.write(o)
     }
 
