@@ -38,6 +38,21 @@
                 y[(size_t)r * ldy + j + c] = _mm512_reduce_add_ps(acc[r][c]) + (bias ? bias[j + c] : 0.0f); \
     } while (0)
 
+// The entry point over outputs [j0, j1): blocks of four weight rows (then single ones), and for
+// each, the input rows in blocks of up to six through BLOCKS[cols == 4 ? 0 : 1][rows - 1].
+#define ROWS_DRIVER(NAME, T, BLOCKS)                                                             \
+    void NAME(const T *x, int m, int k, const T *w, int j0, int j1, float *y, int ldy,           \
+              const float *bias) {                                                               \
+        for (int j = j0; j < j1;) {                                                              \
+            int cols = j1 - j >= 4 ? 4 : 1;                                                      \
+            for (int r0 = 0; r0 < m; r0 += 6) {                                                  \
+                int rows = m - r0 < 6 ? m - r0 : 6;                                              \
+                BLOCKS[cols == 4 ? 0 : 1][rows - 1](x + (size_t)r0 * k, k, w, j, y + (size_t)r0 * ldy, ldy, bias); \
+            }                                                                                    \
+            j += cols;                                                                           \
+        }                                                                                        \
+    }
+
 // ---- fp32 -------------------------------------------------------------------------------------
 
 #define F32_LOAD(p, i, mask) _mm512_maskz_loadu_ps(mask, (p) + (i))
@@ -58,17 +73,7 @@ static const f32_block f32_blocks[2][6] = {
     {f32_1x1, f32_2x1, f32_3x1, f32_4x1, f32_5x1, f32_6x1},
 };
 
-void capfilt_f32_linear_rows(const float *x, int m, int k, const float *w, int j0, int j1,
-                             float *y, int ldy, const float *bias) {
-    for (int j = j0; j < j1;) {
-        int cols = j1 - j >= 4 ? 4 : 1;
-        for (int r0 = 0; r0 < m; r0 += 6) {
-            int rows = m - r0 < 6 ? m - r0 : 6;
-            f32_blocks[cols == 4 ? 0 : 1][rows - 1](x + (size_t)r0 * k, k, w, j, y + (size_t)r0 * ldy, ldy, bias);
-        }
-        j += cols;
-    }
-}
+ROWS_DRIVER(capfilt_f32_linear_rows, float, f32_blocks)
 
 int capfilt_has_avx512f(void) {
     __builtin_cpu_init();
@@ -95,14 +100,4 @@ static const bf16_block bf16_blocks[2][6] = {
     {bf16_1x1, bf16_2x1, bf16_3x1, bf16_4x1, bf16_5x1, bf16_6x1},
 };
 
-void capfilt_bf16_linear_rows(const uint16_t *x, int m, int k, const uint16_t *w, int j0, int j1,
-                              float *y, int ldy, const float *bias) {
-    for (int j = j0; j < j1;) {
-        int cols = j1 - j >= 4 ? 4 : 1;
-        for (int r0 = 0; r0 < m; r0 += 6) {
-            int rows = m - r0 < 6 ? m - r0 : 6;
-            bf16_blocks[cols == 4 ? 0 : 1][rows - 1](x + (size_t)r0 * k, k, w, j, y + (size_t)r0 * ldy, ldy, bias);
-        }
-        j += cols;
-    }
-}
+ROWS_DRIVER(capfilt_bf16_linear_rows, uint16_t, bf16_blocks)

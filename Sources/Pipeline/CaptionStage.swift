@@ -69,9 +69,8 @@ struct CaptionStage: Stage {
 
     func process(_ input: InputView) throws -> StageOutput {
         guard !input.frames.isEmpty else { return StageOutput() }
-        var out = output(try model.caption(try input.frames.map { try $0.rgbImage(for: name) }, settings: config.settings))
-        out.counters["batches"] = batches(input.frames.count)
-        return out
+        return output(try model.caption(try input.frames.map { try $0.rgbImage(for: name) }, settings: config.settings),
+                      batches: batches(input.frames.count))
     }
 
     /// The model's forward batches for `frames` images (the ledger's `batches` count).
@@ -99,10 +98,9 @@ struct CaptionStage: Stage {
         }
         do {
             let captions = images.isEmpty ? [] : try model.caption(images, settings: config.settings)
-            for span in spans { results[span.input] = .success(output(Array(captions[span.frames]))) }
-            if let first = spans.first, case var .success(out) = results[first.input]! {
-                out.counters["batches"] = batches(images.count)
-                results[first.input] = .success(out)
+            // The shared call's forward batches are counted once, on the first input.
+            for (n, span) in spans.enumerated() {
+                results[span.input] = .success(output(Array(captions[span.frames]), batches: n == 0 ? batches(images.count) : 0))
             }
         } catch {
             for span in spans { results[span.input] = Result { try process(inputs[span.input]) } }
@@ -111,8 +109,9 @@ struct CaptionStage: Stage {
     }
 
     /// One input's texts from its frames' captions, in frame order.
-    private func output(_ captions: [[Caption]]) -> StageOutput {
+    private func output(_ captions: [[Caption]], batches: Double) -> StageOutput {
         var out = StageOutput()
+        out.counters["batches"] = batches
         guard !captions.isEmpty else { return out }
         for (f, list) in captions.enumerated() {
             var seen: Set<String> = []

@@ -43,9 +43,9 @@ struct Executor: Sendable {
     struct Member {
         let order: WorkOrder
         var item: WorkItem
-        /// The index of the first stage this input still has to go through.
+        /// The index of the first stage this input still has to go through (past the last once it failed:
+        /// a failed input has no frames left either).
         var next: Int
-        var failed = false
     }
 
     /// Frames a worker gathers from consecutive inputs before the model stages run: the largest batch
@@ -60,7 +60,7 @@ struct Executor: Sendable {
         var group: [Member] = [], frames = 0
         while group.count < limit && frames < limit && !stop.isSet, let order = try queue.next() {
             let member = read(order)
-            if !member.failed { frames += member.item.frames.count }
+            frames += member.item.frames.count
             group.append(member)
         }
         return group
@@ -74,7 +74,7 @@ struct Executor: Sendable {
                 item.apply(read.output)
                 tally.count(reader.config.name, read.output.counters)
             } catch {
-                return Member(order: order, item: failed(item, stage: reader.config.name, error), next: stages.count, failed: true)
+                return Member(order: order, item: failed(item, stage: reader.config.name, error), next: stages.count)
             }
         }
         return Member(order: order, item: item, next: min(stages.count, max(0, from - 1)))
@@ -85,7 +85,7 @@ struct Executor: Sendable {
     private func runStages(_ group: [Member]) -> [Member] {
         var group = group
         for (s, stage) in stages.enumerated() {
-            let members = group.indices.filter { !group[$0].failed && group[$0].next <= s }
+            let members = group.indices.filter { group[$0].next <= s }
             guard !members.isEmpty else { continue }
             let start = DispatchTime.now().uptimeNanoseconds
             let results = stage.process(batch: members.map { group[$0].item.view })
@@ -99,7 +99,7 @@ struct Executor: Sendable {
                 } catch {
                     counts["errors", default: 0] += 1
                     group[i].item = failed(group[i].item, stage: stage.name, error)
-                    group[i].failed = true
+                    group[i].next = stages.count
                 }
             }
             tally.count(stage.name, counts)

@@ -14,15 +14,12 @@ public struct Linear: Sendable {
     /// read in place from the checkpoint's mapping (WeightMatrix.swift); in bf16 only the rounded
     /// copy is kept.
     public init(_ vb: VarBuilder, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
-        // The weight first, so that a layer missing both is reported by its weight.
-        switch vb.precision {
-        case .fp32:
-            let w = try vb.weights("weight", shape: [outFeatures, inFeatures])
-            self.init(weight: w, bias: bias ? try vb.tensor("bias", shape: [outFeatures]) : nil)
-        case .bf16:
-            let w = try vb.tensor("weight", shape: [outFeatures, inFeatures])
-            try self.init(weight: w, bias: bias ? try vb.tensor("bias", shape: [outFeatures]) : nil, precision: .bf16)
-        }
+        // The weight first, so that a layer missing both is reported by its weight. bf16 rounds a
+        // copy whose file pages are dropped behind it (SafeTensors.tensor), so only the rounded
+        // values stay resident.
+        let shape = [outFeatures, inFeatures]
+        let w = vb.precision == .fp32 ? try vb.weights("weight", shape: shape) : WeightMatrix(try vb.tensor("weight", shape: shape))
+        try self.init(weight: w, bias: bias ? try vb.tensor("bias", shape: [outFeatures]) : nil, precision: vb.precision)
     }
 
     /// One layer computing several checkpoint layers over the same input side by side (q, k and v

@@ -21,39 +21,6 @@ extension Ops {
     /// Whether this CPU runs CKernels' fp32 rows kernel.
     public static let hasAVX512 = capfilt_has_avx512f() != 0
 
-    /// OpenBLAS's small-matrix sgemm in column blocks of at most `blasSingleThreadWork`
-    /// multiply-adds, split over the threads: the decoder's kernel above 4 rows before
-    /// `decodingLinear`, whose bits depend on the row count. Kept for `capfilt-bench ops` to compare.
-    public static func fewRowsLinear(_ x: Tensor, weight: WeightMatrix, bias: Tensor?) -> Tensor {
-        let outF = weight.shape[0], inF = weight.shape[1], m = x.rows
-        var shape = x.shape
-        shape[shape.count - 1] = outF
-        let chunk = max(4, (blasSingleThreadWork / max(m * inF, 1)) & ~3)
-        let blocks = (outF + chunk - 1) / chunk
-        return Tensor.uninitialized(shape) { y in
-            guard m > 0 else { return }
-            x.data.withUnsafeBufferPointer { xp in
-                weight.withUnsafeFloats { wp in
-                    nonisolated(unsafe) let (xs, ws, ys) = (xp.baseAddress!, wp, y.baseAddress!)
-                    let bias = bias?.data
-                    Parallel.forEachRange(blocks, minPerThread: 1) { range in
-                        for blk in range {
-                            let j0 = blk * chunk, n = min(chunk, outF - j0)
-                            BLAS.gemm(transA: false, transB: true, m: m, n: n, k: inF, a: xs, lda: inF,
-                                      b: ws + j0 * inF, ldb: inF, c: ys + j0, ldc: outF)
-                            if let bias {
-                                for r in 0..<m {
-                                    let row = ys + r * outF
-                                    for j in j0..<(j0 + n) { row[j] += bias[j] }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     public static func decodingLinear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         decodingLinear(x, weight: WeightMatrix(weight), bias: bias)
     }
@@ -72,16 +39,23 @@ extension Ops {
             guard m > 0 else { return }
             x.data.withUnsafeBufferPointer { xp in
                 weight.withUnsafeFloats { wp in
-                    let run = { (bp: UnsafePointer<Float>?) in
-                        nonisolated(unsafe) let (xs, ws, ys, bs) = (xp.baseAddress!, wp, y.baseAddress!, bp)
-                        Parallel.forEachRange(n, minPerThread: 64) { range in
-                            capfilt_f32_linear_rows(xs, Int32(m), Int32(k), ws, Int32(range.lowerBound), Int32(range.upperBound),
-                                                    ys, Int32(n), bs)
-                        }
-                    }
-                    if let bias { bias.data.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+                    nonisolated(unsafe) let (xs, ws, ys) = (xp.baseAddress!, wp, y.baseAddress!)
+                    splitOutputs(n, bias: bias) { j0, j1, bs in capfilt_f32_linear_rows(xs, Int32(m), Int32(k), ws, j0, j1, ys, Int32(n), bs) }
                 }
             }
+        }
+    }
+
+    /// Calls a rows kernel for the output features [j0, j1) each thread takes, with the bias's
+    /// values or nil. Any split gives the same bits (each output's operations are its own).
+    private static func splitOutputs(_ n: Int, bias: Tensor?, _ kernel: (Int32, Int32, UnsafePointer<Float>?) -> Void) {
+        withoutActuallyEscaping(kernel) { kernel in
+            nonisolated(unsafe) let kernel = kernel
+            let run = { (bp: UnsafePointer<Float>?) in
+                nonisolated(unsafe) let bs = bp
+                Parallel.forEachRange(n, minPerThread: 64) { kernel(Int32($0.lowerBound), Int32($0.upperBound), bs) }
+            }
+            if let bias { bias.data.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
         }
     }
 }
@@ -109,14 +83,8 @@ extension Ops {
             guard m > 0 else { return }
             rounded.withUnsafeBufferPointer { xp in
                 weight.withUnsafePointer { wp in
-                    let run = { (bp: UnsafePointer<Float>?) in
-                        nonisolated(unsafe) let (xs, ws, ys, bs) = (xp.baseAddress!, wp, y.baseAddress!, bp)
-                        Parallel.forEachRange(n, minPerThread: 64) { range in
-                            capfilt_bf16_linear_rows(xs, Int32(m), Int32(k), ws, Int32(range.lowerBound), Int32(range.upperBound),
-                                                     ys, Int32(n), bs)
-                        }
-                    }
-                    if let bias { bias.data.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+                    nonisolated(unsafe) let (xs, ws, ys) = (xp.baseAddress!, wp, y.baseAddress!)
+                    splitOutputs(n, bias: bias) { j0, j1, bs in capfilt_bf16_linear_rows(xs, Int32(m), Int32(k), ws, j0, j1, ys, Int32(n), bs) }
                 }
             }
         }

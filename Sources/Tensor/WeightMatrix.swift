@@ -2,8 +2,8 @@
 // as transformers does with safetensors. Copying 2.4 GB of full-size BLIP + CLIP weights into fresh
 // anonymous pages was most of a run's start: on these VMs a first-touched page costs a fault in the
 // guest and often one in the host (free pages go back to it), 1.4–9.2 s for the same three models
-// from one run to the next. A file's pages in the page cache are mapped, not copied, and a file
-// read again (every later run, and the fingerprint's) is in the page cache.
+// from one run to the next. A file's pages in the page cache are mapped, not copied, and every
+// later run finds the file there.
 
 /// Read-only fp32 values with a shape: an nn.Linear weight [out, in], an embedding table
 /// [count, dim], a conv kernel viewed as a matrix. Either an array, or a range of a checkpoint

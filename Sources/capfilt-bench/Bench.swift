@@ -131,3 +131,31 @@ func sgemmRate(m: Int, n: Int, k: Int, repeats: Int) -> Double {
 }
 
 extension Precision: ExpressibleByArgument {}
+
+/// The decoder's fp32 kernel above 4 rows before Ops.decodingLinear (whose every row is its own):
+/// OpenBLAS's small-matrix sgemm in column blocks of at most `Ops.blasSingleThreadWork`
+/// multiply-adds, split over the threads. Kept here to compare against.
+func openBLASColumnBlocks(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    let outF = weight.shape[0], inF = weight.shape[1], m = x.rows
+    let chunk = max(4, (Ops.blasSingleThreadWork / max(m * inF, 1)) & ~3)
+    let blocks = (outF + chunk - 1) / chunk
+    return Tensor.uninitialized([m, outF]) { y in
+        guard m > 0 else { return }
+        x.data.withUnsafeBufferPointer { xp in
+            weight.data.withUnsafeBufferPointer { wp in
+                nonisolated(unsafe) let (xs, ws, ys) = (xp.baseAddress!, wp.baseAddress!, y.baseAddress!)
+                let bias = bias?.data
+                Parallel.forEachRange(blocks, minPerThread: 1) { range in
+                    for blk in range {
+                        let j0 = blk * chunk, n = min(chunk, outF - j0)
+                        BLAS.gemm(transA: false, transB: true, m: m, n: n, k: inF, a: xs, lda: inF,
+                                  b: ws + j0 * inF, ldb: inF, c: ys + j0, ldc: outF)
+                        if let bias {
+                            for r in 0..<m { for j in j0..<(j0 + n) { ys[r * outF + j] += bias[j] } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -72,7 +72,7 @@ struct OpsBench: ParsableCommand {
 
         // A decoding step's rows, as the decoder calls its layers (Linear.decodingStep: CKernels'
         // rows kernels), the weights coming from memory: fp32, fp32 through OpenBLAS's small-matrix
-        // sgemm in column blocks (the kernel above 4 rows before, Ops.fewRowsLinear), bf16, and bf16
+        // sgemm in column blocks (the kernel above 4 rows before, openBLASColumnBlocks), bf16, and bf16
         // through oneDNN. BLIP's decoder projections in a step's order (12 layers × self qkv, self
         // output, cross query, cross output, fc1, fc2; 400 MB in fp32, 200 in bf16), then the LM
         // head (94 / 47 MB). 3 rows: nucleus N=3 of one frame; 24: of a batch of 8.
@@ -86,7 +86,7 @@ struct OpsBench: ParsableCommand {
                 let inputs = shapes.map { benchTensor([m, $0.1], &g) }
                 let full = try medianRate(items: 1, repeats: repeats) { for (l, x) in zip(fp32, inputs) { _ = l.decodingStep(x) } }
                 let blocks = try medianRate(items: 1, repeats: repeats) {
-                    for (w, x) in zip(weights, inputs) { _ = Ops.fewRowsLinear(x, weight: WeightMatrix(w.0), bias: w.1) }
+                    for (w, x) in zip(weights, inputs) { _ = openBLASColumnBlocks(x, weight: w.0, bias: w.1) }
                 }
                 let half = try medianRate(items: 1, repeats: repeats) { for (l, x) in zip(bf16, inputs) { _ = l.decodingStep(x) } }
                 let dnn = try medianRate(items: 1, repeats: repeats) { for (l, x) in zip(bf16, inputs) { _ = l(x) } }
