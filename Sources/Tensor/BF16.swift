@@ -60,15 +60,25 @@ public final class BF16Matrix: Sendable {
         self.init(WeightMatrix(t))
     }
 
-    public init(_ w: WeightMatrix) {
-        precondition(w.rank == 2, "BF16Matrix: a 2-D matrix, got \(w.shape)")
-        rows = w.rows
-        columns = w.columns
-        bits = w.withUnsafeFloats { p in
-            [UInt16](unsafeUninitializedCapacity: w.count) { b, n in
-                if w.count > 0 { BF16.round(p, count: w.count, into: b.baseAddress!) }
-                n = w.count
+    public convenience init(_ w: WeightMatrix) {
+        self.init(stacking: [w])
+    }
+
+    /// The matrices' rows one after another (fused q/k/v), each rounded straight from where it
+    /// lies, a checkpoint's mapping included: no fp32 copy is made on the way.
+    public init(stacking parts: [WeightMatrix]) {
+        precondition(!parts.isEmpty && parts.allSatisfy { $0.rank == 2 && $0.columns == parts[0].columns },
+                     "BF16Matrix: 2-D matrices of one width, got \(parts.map(\.shape))")
+        rows = parts.reduce(0) { $0 + $1.rows }
+        columns = parts[0].columns
+        let count = rows * columns
+        bits = [UInt16](unsafeUninitializedCapacity: count) { b, n in
+            var at = 0
+            for p in parts where p.count > 0 {
+                p.withUnsafeFloats { BF16.round($0, count: p.count, into: b.baseAddress! + at) }
+                at += p.count
             }
+            n = count
         }
     }
 

@@ -11,28 +11,43 @@ public struct Linear: Sendable {
     public let bias: Tensor?
 
     /// Loads `weight` [out, in] and `bias` [out], in the builder's precision: in fp32 the weight is
-    /// read in place from the checkpoint's mapping (WeightMatrix.swift); in bf16 only the rounded
-    /// copy is kept.
+    /// read in place from the checkpoint's mapping (WeightMatrix.swift); in bf16 it is rounded
+    /// straight from the mapping, whose pages are then dropped, so only the rounded values stay
+    /// resident and no fp32 copy is ever made (each copy is fresh pages, the slow part of a load).
     public init(_ vb: VarBuilder, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
-        // The weight first, so that a layer missing both is reported by its weight. bf16 rounds a
-        // copy whose file pages are dropped behind it (SafeTensors.tensor), so only the rounded
-        // values stay resident.
-        let shape = [outFeatures, inFeatures]
-        let w = vb.precision == .fp32 ? try vb.weights("weight", shape: shape) : WeightMatrix(try vb.tensor("weight", shape: shape))
+        // The weight first, so that a layer missing both is reported by its weight.
+        let w = try vb.weights("weight", shape: [outFeatures, inFeatures])
         try self.init(weight: w, bias: bias ? try vb.tensor("bias", shape: [outFeatures]) : nil, precision: vb.precision)
+        if vb.precision == .bf16 { w.releaseResidentPages() }
     }
 
     /// One layer computing several checkpoint layers over the same input side by side (q, k and v
-    /// projections): their weights stacked as rows [Σ out, in], their biases likewise.
+    /// projections): their weights stacked as rows [Σ out, in] (copied from the mapping in fp32,
+    /// rounded from it in bf16), their biases likewise.
     public init(stacking scopes: [VarBuilder], inFeatures: Int, outFeatures: Int, precision: Precision) throws {
-        var w: [Float] = [], b: [Float] = []
-        w.reserveCapacity(scopes.count * outFeatures * inFeatures)
+        var parts: [WeightMatrix] = [], b: [Float] = []
         for vb in scopes {
-            w += try vb.tensor("weight", shape: [outFeatures, inFeatures]).data
+            parts.append(try vb.weights("weight", shape: [outFeatures, inFeatures]))
             b += try vb.tensor("bias", shape: [outFeatures]).data
         }
         let rows = scopes.count * outFeatures
-        try self.init(weight: Tensor(shape: [rows, inFeatures], data: w), bias: Tensor(shape: [rows], data: b), precision: precision)
+        let bias = Tensor(shape: [rows], data: b)
+        switch precision {
+        case .fp32:
+            var w: [Float] = []
+            w.reserveCapacity(rows * inFeatures)
+            for p in parts { p.withUnsafeFloats { w.append(contentsOf: UnsafeBufferPointer(start: $0, count: p.count)) } }
+            self.init(weight: Tensor(shape: [rows, inFeatures], data: w), bias: bias)
+        case .bf16:
+            _ = try OneDNN.matmul(k: inFeatures, n: rows, bias: true)
+            self.init(storage: .bf16(BF16Matrix(stacking: parts)), bias: bias)
+        }
+        for p in parts { p.releaseResidentPages() }
+    }
+
+    private init(storage: Storage, bias: Tensor?) {
+        self.storage = storage
+        self.bias = bias
     }
 
     public init(weight: Tensor, bias: Tensor?) {

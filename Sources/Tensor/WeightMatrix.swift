@@ -59,6 +59,15 @@ public struct WeightMatrix: Sendable {
         }
     }
 
+    /// Drops the file pages under a mapped matrix, for callers that keep only a converted or
+    /// stacked copy (bf16, fused q/k/v): a run's peak is while its last model loads, and those
+    /// pages would stay resident next to the copy. They come back from the file if read again.
+    func releaseResidentPages() {
+        if case let .mapped(f, o) = storage {
+            f.release(UnsafeRawPointer(f.floats(atByteOffset: o)), byteCount: count * MemoryLayout<Float>.size)
+        }
+    }
+
     /// The values as a Tensor: the array itself, or a copy of the mapped range.
     public var tensor: Tensor {
         switch storage {

@@ -200,6 +200,43 @@ final class VarBuilderTests: XCTestCase {
         XCTAssertEqual(Ops.embedding([1, 0], table: w).data, [4, 5, 6, 1, 2, 3])
     }
 
+    /// bf16 layers round straight from the mapping and fused q/k/v stack straight from it (no fp32
+    /// copy on the way), then drop the file pages: the layers compute what layers built from the
+    /// same values in hand compute, and the mapped weights still read back after the drop.
+    func testBF16AndStackedLayersLoadStraightFromTheMapping() throws {
+        let names = ["q", "k", "v"]
+        var header = "{", data: [UInt8] = [], values: [String: [Float]] = [:]
+        var g = SplitMix64(seed: 9)
+        for n in names {
+            // 2 × 1100 floats: the weight spans whole pages, so dropping them is exercised.
+            let w = (0..<2200).map { _ in Float(g.nextDouble() * 2 - 1) }, b = [Float(g.nextDouble() * 2 - 1), Float(g.nextDouble() * 2 - 1)]
+            values[n + ".weight"] = w; values[n + ".bias"] = b
+            header += "\"\(n).weight\":{\"dtype\":\"F32\",\"shape\":[2,1100],\"data_offsets\":[\(data.count),\(data.count + 8800)]},"
+            data += SafeTensorsFile.floatBytes(w)
+            header += "\"\(n).bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[\(data.count),\(data.count + 8)]},"
+            data += SafeTensorsFile.floatBytes(b)
+        }
+        header.removeLast()
+        header += "}"
+        while (8 + header.utf8.count) % 8 != 0 { header += " " }
+        let store = try WeightStore(file: SafeTensorsFile.write(SafeTensorsFile.bytes(header: header, data: data)))
+        let x = Tensor(shape: [3, 1100], data: (0..<3300).map { _ in Float(g.nextDouble() * 2 - 1) })
+        for precision in [Precision.fp32, .bf16] {
+            let vb = store.root(precision: precision)
+            let stacked = try Linear(stacking: names.map(vb.scope), inFeatures: 1100, outFeatures: 2, precision: precision)
+            let inHand = try Linear(weight: Tensor(shape: [6, 1100], data: names.flatMap { values[$0 + ".weight"]! }),
+                                    bias: Tensor(shape: [6], data: names.flatMap { values[$0 + ".bias"]! }), precision: precision)
+            XCTAssertEqual(stacked.precision, precision)
+            XCTAssertEqual(stacked(x).data, inHand(x).data, "\(precision) stacked")
+            let q = try Linear(vb.scope("q"), inFeatures: 1100, outFeatures: 2)
+            let qInHand = try Linear(weight: Tensor(shape: [2, 1100], data: values["q.weight"]!),
+                                     bias: Tensor(shape: [2], data: values["q.bias"]!), precision: precision)
+            XCTAssertEqual(q.precision, precision)
+            XCTAssertEqual(q(x).data, qInHand(x).data, "\(precision) single")
+            XCTAssertEqual(try vb.weights("k.weight", shape: [2, 1100]).tensor.data, values["k.weight"]!)
+        }
+    }
+
     func testMissingAndWrongShapeNameTheTensor() throws {
         let s = try store()
         XCTAssertThrowsError(try Linear(s.root().scope("enc").scope("other"), inFeatures: 2, outFeatures: 2)) { e in
