@@ -39,7 +39,10 @@ public final class CLIPModel: Sendable {
         self.modelID = modelID
         self.batchSize = batchSize
         self.precision = precision
-        let vb = weights.root(precision: precision)
+        // Every CLIP layer is an encoder's over few rows (50 tokens an image, ~10 a text): fp32
+        // weights in [in, out] (Linear.WeightLayout.inOut). Image embeddings at batch 1, four
+        // alternating runs: 14.9–17.7/s against 11.7–13.1 as stored; batch 32 and texts +5 %.
+        let vb = weights.root(precision: precision).with(layout: .inOut)
         vision = try CLIPVisionTransformer(vb.scope("vision_model"), config: config.visionConfig)
         text = try CLIPTextTransformer(vb.scope("text_model"), config: config.textConfig)
         visualProjection = try Linear(vb.scope("visual_projection"), inFeatures: config.visionConfig.hiddenSize,

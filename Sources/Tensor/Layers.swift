@@ -2,8 +2,27 @@
 // time, so a model either builds completely or fails naming the offending tensor.
 
 public struct Linear: Sendable {
+    /// Where an fp32 layer keeps its weight.
+    public enum WeightLayout: Sendable {
+        /// [out, in] as nn.Linear stores it, read in place from the checkpoint's mapping and
+        /// multiplied through OpenBLAS (x · Wᵀ); what the decoder's rows kernel needs.
+        case asStored
+        /// An [in, out] copy made at load, multiplied through oneDNN's sgemm without transposing
+        /// (x · W). At few rows oneDNN reaches 1.3–1.9× OpenBLAS's transposed product on one
+        /// thread (50 rows, k 768: 96–108 against 76–78 GF/s; k 3072: 95–104 against 54–56),
+        /// because neither packs the weights per call; from ~500 rows on they are level. The copy
+        /// is fresh pages at load, and the layer no longer reads the mapping in place, so only
+        /// CLIP (50 rows an image, ~10 a text) takes it. BLIP's text encoder was tried too (7
+        /// texts, 151 rows: 19.5–22.4 → 24.8–25.8 pairs/s), but in the end-to-end job the
+        /// caption stage that runs after such a load came out 3.3–4.0 s slower, with its
+        /// activations faulting in fresh pages (cause not found), more than the filter gained.
+        case inOut
+    }
+
     enum Storage: Sendable {
         case fp32(WeightMatrix)
+        /// [in, out] row-major.
+        case fp32InOut([Float], outFeatures: Int)
         case bf16(BF16Matrix)
     }
 
@@ -17,13 +36,19 @@ public struct Linear: Sendable {
     public init(_ vb: VarBuilder, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
         // The weight first, so that a layer missing both is reported by its weight.
         let w = try vb.weights("weight", shape: [outFeatures, inFeatures])
-        try self.init(weight: w, bias: bias ? try vb.tensor("bias", shape: [outFeatures]) : nil, precision: vb.precision)
+        let b = bias ? try vb.tensor("bias", shape: [outFeatures]) : nil
+        if vb.precision == .fp32 && vb.layout == .inOut {
+            self.init(storage: .fp32InOut(Ops.transposed([w]), outFeatures: outFeatures), bias: b)
+            w.releaseResidentPages()
+            return
+        }
+        try self.init(weight: w, bias: b, precision: vb.precision)
         if vb.precision == .bf16 { w.releaseResidentPages() }
     }
 
     /// One layer computing several checkpoint layers over the same input side by side (q, k and v
     /// projections): their weights stacked as rows [Σ out, in] (copied from the mapping in fp32,
-    /// rounded from it in bf16), their biases likewise.
+    /// in the scopes' layout; rounded from it in bf16), their biases likewise.
     public init(stacking scopes: [VarBuilder], inFeatures: Int, outFeatures: Int, precision: Precision) throws {
         var parts: [WeightMatrix] = [], b: [Float] = []
         for vb in scopes {
@@ -33,6 +58,8 @@ public struct Linear: Sendable {
         let rows = scopes.count * outFeatures
         let bias = Tensor(shape: [rows], data: b)
         switch precision {
+        case .fp32 where scopes.first?.layout == .inOut:
+            self.init(storage: .fp32InOut(Ops.transposed(parts), outFeatures: rows), bias: bias)
         case .fp32:
             var w: [Float] = []
             w.reserveCapacity(rows * inFeatures)
@@ -48,6 +75,12 @@ public struct Linear: Sendable {
     private init(storage: Storage, bias: Tensor?) {
         self.storage = storage
         self.bias = bias
+    }
+
+    /// An fp32 layer keeping `weight` [out, in] as an [in, out] copy (WeightLayout.inOut).
+    public init(transposing weight: Tensor, bias: Tensor?) {
+        precondition(weight.rank == 2, "linear: weight must be 2-D, got \(weight.shape)")
+        self.init(storage: .fp32InOut(Ops.transposed([WeightMatrix(weight)]), outFeatures: weight.shape[0]), bias: bias)
     }
 
     public init(weight: Tensor, bias: Tensor?) {
@@ -84,10 +117,20 @@ public struct Linear: Sendable {
         return .fp32
     }
 
-    /// The weight [out, in] in fp32 (in bf16, the rounded values widened: a copy).
+    /// Where the fp32 weight is kept (bf16 layers: `.asStored`).
+    public var layout: WeightLayout {
+        if case .fp32InOut = storage { return .inOut }
+        return .asStored
+    }
+
+    /// The weight [out, in] in fp32 (in bf16, the rounded values widened; [in, out] transposed back:
+    /// copies).
     public var weight: Tensor {
         switch storage {
         case let .fp32(w): return w.tensor
+        case let .fp32InOut(w, n):
+            let k = w.count / max(n, 1)
+            return Tensor(shape: [n, k], data: Ops.transposed([WeightMatrix(Tensor(shape: [k, n], data: w))]))
         case let .bf16(w): return w.widened
         }
     }
@@ -96,6 +139,8 @@ public struct Linear: Sendable {
         switch storage {
         case let .fp32(w):
             return Ops.linear(x, weight: w, bias: bias)
+        case let .fp32InOut(w, n):
+            return Ops.linearInOut(x, weight: w, outFeatures: n, bias: bias)
         case let .bf16(w):
             precondition(x.lastDim == w.columns, "linear: input features \(x.lastDim) != weight in \(w.columns)")
             var shape = x.shape
@@ -121,6 +166,9 @@ extension Linear {
         switch storage {
         case let .fp32(w):
             return Ops.decodingLinear(x, weight: w, bias: bias)
+        case .fp32InOut:
+            // Not a decoder's layer (loaders keep those as stored): rows may depend on neighbours.
+            return self(x)
         case let .bf16(w):
             return Ops.hasBF16DotProduct ? Ops.bf16RowsLinear(x, weight: w, bias: bias) : self(x)
         }

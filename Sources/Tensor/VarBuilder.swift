@@ -106,16 +106,28 @@ public struct VarBuilder: Sendable {
     public let prefix: String
     /// The precision `Linear` layers built from this view keep their weights in.
     public var precision: Precision = .fp32
+    /// Where fp32 `Linear` layers built from this view keep their weights: read in place as stored
+    /// ([out, in]), or in an [in, out] copy (Linear.WeightLayout).
+    public var layout: Linear.WeightLayout = .asStored
 
-    public init(store: WeightStore, prefix: String, precision: Precision = .fp32) {
+    public init(store: WeightStore, prefix: String, precision: Precision = .fp32, layout: Linear.WeightLayout = .asStored) {
         self.store = store
         self.prefix = prefix
         self.precision = precision
+        self.layout = layout
     }
+
+    /// This view with fp32 layers' weights in `layout`; CAPFILT_FP32_LAYOUT=as-stored in the
+    /// environment keeps every weight as stored (the quicker load, for A/B benchmarks).
+    public func with(layout: Linear.WeightLayout) -> VarBuilder {
+        VarBuilder(store: store, prefix: prefix, precision: precision, layout: Self.keepAsStored ? .asStored : layout)
+    }
+
+    static let keepAsStored = ProcessInfo.processInfo.environment["CAPFILT_FP32_LAYOUT"] == "as-stored"
 
     public func path(_ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
 
-    public func scope(_ name: String) -> VarBuilder { VarBuilder(store: store, prefix: path(name), precision: precision) }
+    public func scope(_ name: String) -> VarBuilder { VarBuilder(store: store, prefix: path(name), precision: precision, layout: layout) }
     public func scope(_ index: Int) -> VarBuilder { scope(String(index)) }
 
     /// The tensor `prefix.name`, which must have exactly `shape`.

@@ -94,6 +94,20 @@ struct OpsBench: ParsableCommand {
             }
         }
 
+        // A layer with its weight as stored (x · Wᵀ through OpenBLAS) against the [in, out] copy CLIP
+        // keeps (x · W through oneDNN, Linear.WeightLayout.inOut), at the encoders' row counts: a
+        // CLIP image (50 tokens), 7 packed texts (151), a BLIP frame (577), 32 CLIP images.
+        var layouts = "layer as stored / in-out ms:"
+        for (m, k, n) in [(50, 768, 2304), (50, 768, 3072), (50, 3072, 768), (151, 768, 3072), (577, 768, 3072), (1600, 3072, 768)] {
+            let w = benchTensor([n, k], &g), b = benchTensor([n], &g), x = benchTensor([m, k], &g)
+            let stored = Linear(weight: w, bias: b)
+            let inOut = Linear(transposing: w, bias: b)
+            let a = try medianRate(items: 1, repeats: repeats) { _ = stored(x) }
+            let t = try medianRate(items: 1, repeats: repeats) { _ = inOut(x) }
+            layouts += String(format: "  %d×%d×%d %.2f / %.2f", m, k, n, 1000 / a, 1000 / t)
+        }
+        print(layouts)
+
         // One thread's column half of a layer (how Ops.gemm splits m ≤ n over two threads):
         // OpenBLAS against oneDNN's sgemm on the calling thread, at batch-1 CLIP (50 tokens),
         // 7 packed texts (151) and a BLIP frame (577).

@@ -46,6 +46,41 @@ final class KernelTests: XCTestCase {
         XCTAssertLessThan(worst, 1e-6)
     }
 
+    /// The encoders' [in, out] layer (Linear.WeightLayout.inOut, oneDNN's sgemm) against double
+    /// precision at 0, 1, a few and many rows, with an output count that leaves a partial block of
+    /// 16 columns, a product big enough to be split over the threads, and no bias; its `weight`
+    /// gives back the stored [out, in] matrix exactly.
+    func testInOutLayerMatchesNaive() {
+        var worst: Double = 0
+        for (k, n) in [(13, 37), (67, 37), (300, 700)] {
+            let w = random([n, k]), b = random([n])
+            let layers = [Linear(transposing: w, bias: b), Linear(transposing: w, bias: nil)]
+            XCTAssertEqual(layers[0].layout, .inOut)
+            XCTAssertEqual(layers[0].weight.shape, [n, k])
+            XCTAssertEqual(layers[0].weight.data, w.data)
+            for m in [0, 1, 3, 9, 50] {
+                let x = random([m, k])
+                for (layer, bias) in zip(layers, [b, nil]) {
+                    let y = layer(x)
+                    XCTAssertEqual(y.shape, [m, n])
+                    worst = max(worst, linearRelativeError(y, x: x.data, w: w.data, bias: bias, m: m, k: k, n: n))
+                    XCTAssertEqual(layer.decodingStep(x).data, y.data)
+                }
+            }
+        }
+        print("linear, [in, out] layout through oneDNN: max |Δ| / Σ|x·w| \(worst)")
+        XCTAssertLessThan(worst, 1e-6)
+    }
+
+    /// Stacked matrices transposed in tiles of 32, at sizes that leave partial tiles both ways.
+    func testTransposedStacksAndTransposes() {
+        let parts = [random([33, 70]), random([5, 70]), random([40, 70])]
+        let t = Ops.transposed(parts.map { WeightMatrix($0) })
+        let stacked = parts.flatMap(\.data), rows = 78
+        XCTAssertEqual(t.count, rows * 70)
+        for r in 0..<rows { for c in 0..<70 { XCTAssertEqual(t[c * rows + r], stacked[r * 70 + c]) } }
+    }
+
     /// The decoder's projections (`decodingLinear`, CKernels' AVX-512 kernel) against double
     /// precision at row counts on both sides of its blocks of six rows, with k leaving a partial
     /// 16-value chunk and n a partial block of four; and every row bit for bit the same as that

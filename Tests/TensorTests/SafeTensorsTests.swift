@@ -235,6 +235,18 @@ final class VarBuilderTests: XCTestCase {
             XCTAssertEqual(q(x).data, qInHand(x).data, "\(precision) single")
             XCTAssertEqual(try vb.weights("k.weight", shape: [2, 1100]).tensor.data, values["k.weight"]!)
         }
+        // The encoders' [in, out] copies, stacked and single, hold the checkpoint's values (their
+        // products against the stored layout are KernelTests' business).
+        let inOut = VarBuilder(store: store, prefix: "", layout: .inOut)
+        let stacked = try Linear(stacking: names.map(inOut.scope), inFeatures: 1100, outFeatures: 2, precision: .fp32)
+        XCTAssertEqual(stacked.layout, .inOut)
+        XCTAssertEqual(stacked.weight.data, names.flatMap { values[$0 + ".weight"]! })
+        XCTAssertEqual(stacked.bias?.data, names.flatMap { values[$0 + ".bias"]! })
+        let v = try Linear(inOut.scope("v"), inFeatures: 1100, outFeatures: 2)
+        XCTAssertEqual(v.layout, .inOut)
+        XCTAssertEqual(v.weight.data, values["v.weight"]!)
+        XCTAssertEqual(try Linear(VarBuilder(store: store, prefix: "v", precision: .bf16, layout: .inOut), inFeatures: 1100, outFeatures: 2).layout,
+                       .asStored, "bf16 layers keep their own layout")
     }
 
     func testMissingAndWrongShapeNameTheTensor() throws {
