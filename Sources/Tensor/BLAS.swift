@@ -1,5 +1,7 @@
 // The only file that calls OpenBLAS. Everything else multiplies matrices through `BLAS.gemm`, so
-// swapping the BLAS (or adding a check) touches one place.
+// swapping the BLAS (or adding a check) touches one place. Since oneDNN's sgemm overtook it at the
+// models' shapes, OpenBLAS multiplies attention's small per-head products and whatever runs with
+// CAPFILT_SGEMM=openblas (Ops.productOnThisThread).
 //
 // OpenBLAS runs on one thread: the runtime's own threads (`Parallel`) split the big products
 // (`Ops.gemm`), as they already split attention heads, softmax rows and oneDNN's bf16 products.

@@ -1,4 +1,6 @@
-// The only file that calls oneDNN (Debian's libdnnl 2.6): bf16 matrix products for `precision: bf16`.
+// The only file that calls oneDNN (Debian's libdnnl 2.6): bf16 matrix products for `precision: bf16`,
+// and fp32 sgemm on one thread (Ops.productOnThisThread, attention's bigger products, CLIP's [in, out]
+// layers).
 // OpenBLAS 0.3.21 has no sbgemm; oneDNN's bf16 gemm uses AVX512_BF16's dot-product instruction, about
 // 2.5× fp32 sgemm's rate at the models' shapes on these hosts (see `capfilt-bench ops`).
 //

@@ -212,13 +212,33 @@ public enum Ops {
     /// the unsplit product take the same blocked kernel, whose sums run over k in the same order
     /// whatever the partition of rows and columns — so results do not depend on the thread count
     /// (an array task on one CPU writes what a two-thread run writes; ClusterSlurmTests holds it).
+    /// oneDNN's sgemm, the default below, keeps the same property at these sizes (OpsTests).
     static let smallKernelWork = 100 * 100 * 100
 
+    /// Which sgemm `gemm` runs on each thread. oneDNN's (jit, AVX-512 here) is ahead of OpenBLAS's at
+    /// every model shape measured on one thread (50 rows, k 768: 81–86 against 76–78 GF/s; 151
+    /// rows: 90–94 against 78–81; 577: 103 against 98), and the fp32 end-to-end job went from
+    /// 59.8–59.9 s to 55.9–56.1 s (caption 20.0 → 18.1 s, filter 36.0 → 34.5 s).
+    /// CAPFILT_SGEMM=openblas in the environment brings OpenBLAS back (for A/B benchmarks).
+    static let oneDNNProducts = ProcessInfo.processInfo.environment["CAPFILT_SGEMM"] != "openblas"
+
+    /// Row-major C = alpha·op(A)·op(B) + beta·C on the calling thread alone.
+    @inline(__always)
+    static func productOnThisThread(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                                    b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if oneDNNProducts {
+            OneDNN.sgemmOnThisThread(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        } else {
+            BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
+    }
+
     /// Row-major C = alpha·op(A)·op(B) + beta·C split over the runtime's threads, one
-    /// single-threaded sgemm per part (OpenBLAS runs on one thread, see BLAS.swift). A part is a
-    /// block of output columns when op(A) is the smaller operand — each thread then packs all of A
-    /// and only its share of B, the weights — and a block of rows otherwise. The result equals an
-    /// unsplit call up to summation order (a small part may take OpenBLAS's small-matrix kernel).
+    /// single-threaded sgemm per part (`productOnThisThread`; OpenBLAS runs on one thread, see
+    /// BLAS.swift, and oneDNN gets a team of one). A part is a block of output columns when op(A)
+    /// is the smaller operand — each thread then packs all of A and only its share of B, the
+    /// weights — and a block of rows otherwise. The result equals an unsplit call up to summation
+    /// order (a small part may take OpenBLAS's small-matrix kernel).
     public static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
@@ -231,7 +251,7 @@ public enum Ops {
         let block = ((n + t - 1) / t + 15) / 16 * 16
         let smallestPart = m <= n ? m * min(block, n - (n - 1) / block * block) * k : (m / t) * n * k
         guard t > 1, smallestPart > smallKernelWork else {
-            BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            productOnThisThread(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
         nonisolated(unsafe) let (a, b, c) = (a, b, c)
@@ -240,7 +260,7 @@ public enum Ops {
             Parallel.forEachRange(parts, minPerThread: 1) { range in
                 for p in range {
                     let j0 = p * block, cols = min(block, n - j0)
-                    BLAS.gemm(transA: transA, transB: transB, m: m, n: cols, k: k, alpha: alpha, a: a, lda: lda,
+                    productOnThisThread(transA: transA, transB: transB, m: m, n: cols, k: k, alpha: alpha, a: a, lda: lda,
                               b: transB ? b + j0 * ldb : b + j0, ldb: ldb, beta: beta, c: c + j0, ldc: ldc)
                 }
             }
@@ -248,7 +268,7 @@ public enum Ops {
             Parallel.forEachRange(t, minPerThread: 1) { range in
                 for p in range {
                     let i0 = m * p / t, i1 = m * (p + 1) / t
-                    BLAS.gemm(transA: transA, transB: transB, m: i1 - i0, n: n, k: k, alpha: alpha,
+                    productOnThisThread(transA: transA, transB: transB, m: i1 - i0, n: n, k: k, alpha: alpha,
                               a: transA ? a + i0 : a + i0 * lda, lda: lda, b: b, ldb: ldb, beta: beta, c: c + i0 * ldc, ldc: ldc)
                 }
             }

@@ -36,7 +36,7 @@ struct ModelBenchOptions: ParsableArguments {
     @Option(help: "Label for this run (e.g. the kernel family).")
     var label: String?
 
-    @Option(help: "Precision of the models' linear layers: fp32 (OpenBLAS) or bf16 (oneDNN).")
+    @Option(help: "Precision of the models' linear layers: fp32 or bf16 (both through oneDNN; fp32 through OpenBLAS with CAPFILT_SGEMM=openblas).")
     var precision: Precision = .fp32
 
     @Option(help: "Write this run's figures (key → items/s) to this JSON file.")

@@ -10,9 +10,10 @@ struct OpsBench: ParsableCommand {
         commandName: "ops",
         abstract: "Per-operation GFLOP/s at BLIP-base and CLIP ViT-B/32 shapes: layer vs raw sgemm vs bf16.",
         discussion: """
-        Each linear layer is timed as the models call it (Linear: bias copy + sgemm, or the streaming \
-        kernel at ≤ 8 rows) next to one raw cblas_sgemm of the same shape with beta 0, and next to the \
-        same layer in bf16 (oneDNN). Medians of --repeats runs after a warm-up.
+        Each linear layer is timed as the models call it (Linear: bias copy + oneDNN's sgemm per thread, \
+        or the streaming kernel at ≤ 8 rows) next to one raw OpenBLAS cblas_sgemm of the same shape \
+        with beta 0 on OpenBLAS's own threads, and next to the same layer in bf16 (oneDNN). Medians of \
+        --repeats runs after a warm-up.
         """)
 
     @Option(help: "Timed runs per measurement (median reported).")

@@ -68,6 +68,14 @@ final class KernelTests: XCTestCase {
                 }
             }
         }
+        // Bit for bit the same on 1 and 2 threads (each thread takes a block of output columns).
+        let before = BLAS.threads
+        defer { BLAS.setThreads(before) }
+        let w = random([1100, 768]), x = random([50, 768]), layer = Linear(transposing: w, bias: random([1100]))
+        BLAS.setThreads(1)
+        let one = layer(x)
+        BLAS.setThreads(2)
+        XCTAssertEqual(layer(x).data, one.data, "[in, out] layer: 1 and 2 threads differ")
         print("linear, [in, out] layout through oneDNN: max |Δ| / Σ|x·w| \(worst)")
         XCTAssertLessThan(worst, 1e-6)
     }

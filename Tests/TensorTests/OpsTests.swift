@@ -22,7 +22,8 @@ final class OpsTests: XCTestCase {
         defer { BLAS.setThreads(before) }
         var worst: Double = 0
         // 20×2000×40: 1.6 M multiply-adds in all, but halves under OpenBLAS's small-matrix limit.
-        for (m, n, k) in [(37, 3000, 40), (3000, 45, 40), (20, 2000, 40), (3, 5, 7)] {
+        // With k 768, the models' width: the parts' sums must run over k as the whole product's do.
+        for (m, n, k) in [(37, 3000, 40), (3000, 45, 40), (20, 2000, 40), (3, 5, 7), (50, 1100, 768), (700, 90, 768)] {
             for transA in [false, true] { for transB in [false, true] {
                 let a = random(transA ? [k, m] : [m, k]), b = random(transB ? [n, k] : [k, n])
                 let ldc = n + 3
