@@ -220,7 +220,7 @@ public enum Ops {
     /// rows: 90–94 against 78–81; 577: 103 against 98), and the fp32 end-to-end job went from
     /// 59.8–59.9 s to 55.9–56.1 s (caption 20.0 → 18.1 s, filter 36.0 → 34.5 s).
     /// CAPFILT_SGEMM=openblas in the environment brings OpenBLAS back (for A/B benchmarks).
-    static let oneDNNProducts = ProcessInfo.processInfo.environment["CAPFILT_SGEMM"] != "openblas"
+    public static let oneDNNProducts = ProcessInfo.processInfo.environment["CAPFILT_SGEMM"] != "openblas"
 
     /// Row-major C = alpha·op(A)·op(B) + beta·C on the calling thread alone.
     @inline(__always)

@@ -48,7 +48,7 @@ struct ModelBenchOptions: ParsableArguments {
     func start(_ title: String) {
         Heap.keepFreedBlocks()  // as `capfilt` does at start
         BLAS.setThreads(threads)
-        let label = self.label ?? "Swift/OpenBLAS \(BLAS.coreName)"
+        let label = self.label ?? "Swift, fp32 sgemm " + (Ops.oneDNNProducts ? "oneDNN (\(OneDNN.isa))" : "OpenBLAS \(BLAS.coreName)")
         print("== \(title) bench: \(label), \(BLAS.threads) threads, OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
         print("   host: \(hostCPU())")
         if precision == .bf16 { print("   precision: bf16 linear layers through oneDNN (\(OneDNN.isa))") }
