@@ -5,12 +5,13 @@ public struct Linear: Sendable {
     /// Where an fp32 layer keeps its weight.
     public enum WeightLayout: Sendable {
         /// [out, in] as nn.Linear stores it, read in place from the checkpoint's mapping and
-        /// multiplied through OpenBLAS (x · Wᵀ); what the decoder's rows kernel needs.
+        /// multiplied as x · Wᵀ; what the decoder's rows kernel needs.
         case asStored
-        /// An [in, out] copy made at load, multiplied through oneDNN's sgemm without transposing
-        /// (x · W). At few rows oneDNN reaches 1.3–1.9× OpenBLAS's transposed product on one
-        /// thread (50 rows, k 768: 96–108 against 76–78 GF/s; k 3072: 95–104 against 54–56),
-        /// because neither packs the weights per call; from ~500 rows on they are level. The copy
+        /// An [in, out] copy made at load, multiplied without transposing (x · W, through oneDNN's
+        /// sgemm like every fp32 product). At few rows that runs 1.3–1.9× OpenBLAS's transposed
+        /// product on one thread (50 rows, k 768: 96–108 against 76–78 GF/s; k 3072: 95–104
+        /// against 54–56), because nothing packs the weights per call; from ~500 rows on they are
+        /// level. The copy
         /// is fresh pages at load, and the layer no longer reads the mapping in place, so only
         /// CLIP (50 rows an image, ~10 a text) takes it. BLIP's text encoder was tried too (7
         /// texts, 151 rows: 19.5–22.4 → 24.8–25.8 pairs/s), but in the end-to-end job the

@@ -22,13 +22,7 @@ public enum Ops {
         outShape[outShape.count - 1] = outF
         if rows > 0 && rows <= streamingRowLimit { return streamingLinear(x, weight: weight, bias: bias, shape: outShape) }
         return Tensor.uninitialized(outShape) { y in
-            if let bias {
-                bias.data.withUnsafeBufferPointer { b in
-                    for r in 0..<rows {
-                        (y.baseAddress! + r * outF).update(from: b.baseAddress!, count: outF)
-                    }
-                }
-            }
+            fill(y, rows: rows, with: bias)
             x.data.withUnsafeBufferPointer { xp in
                 weight.withUnsafeFloats { wp in
                     gemm(transA: false, transB: true, m: rows, n: outF, k: inF,
@@ -40,8 +34,7 @@ public enum Ops {
     }
 
     /// y = x · W + b for x [rows, in] and W [in, out], an nn.Linear weight transposed at load
-    /// (Linear.WeightLayout.inOut), through oneDNN's sgemm with neither operand transposed, each
-    /// thread on its own block of output columns (a multiple of 16). Any row count, one row included.
+    /// (Linear.WeightLayout.inOut): `gemm` with neither operand transposed. Any row count.
     public static func linearInOut(_ x: Tensor, weight: [Float], outFeatures outF: Int, bias: Tensor?) -> Tensor {
         let inF = x.lastDim, rows = x.rows
         precondition(weight.count == inF * outF, "linear: input features \(x.lastDim) != weight in \(weight.count / max(outF, 1))")
@@ -50,26 +43,21 @@ public enum Ops {
         outShape[outShape.count - 1] = outF
         return Tensor.uninitialized(outShape) { y in
             guard rows > 0 else { return }
-            if let bias {
-                bias.data.withUnsafeBufferPointer { b in
-                    for r in 0..<rows { (y.baseAddress! + r * outF).update(from: b.baseAddress!, count: outF) }
-                }
-            }
+            fill(y, rows: rows, with: bias)
             x.data.withUnsafeBufferPointer { xp in
                 weight.withUnsafeBufferPointer { wp in
-                    nonisolated(unsafe) let (a, b, c) = (xp.baseAddress!, wp.baseAddress!, y.baseAddress!)
-                    let beta: Float = bias == nil ? 0 : 1
-                    let t = rows * inF * outF > smallKernelWork ? BLAS.threads : 1
-                    let block = ((outF + t - 1) / t + 15) / 16 * 16
-                    Parallel.forEachRange((outF + block - 1) / block, minPerThread: 1) { parts in
-                        for p in parts {
-                            let j0 = p * block
-                            OneDNN.sgemmOnThisThread(transA: false, transB: false, m: rows, n: min(block, outF - j0), k: inF,
-                                                     a: a, lda: inF, b: b + j0, ldb: outF, beta: beta, c: c + j0, ldc: outF)
-                        }
-                    }
+                    gemm(transA: false, transB: false, m: rows, n: outF, k: inF, a: xp.baseAddress!, lda: inF,
+                         b: wp.baseAddress!, ldb: outF, beta: bias == nil ? 0 : 1, c: y.baseAddress!, ldc: outF)
                 }
             }
+        }
+    }
+
+    /// Copies the bias into each of y's `rows` rows, for a product that accumulates onto it (beta 1).
+    private static func fill(_ y: UnsafeMutableBufferPointer<Float>, rows: Int, with bias: Tensor?) {
+        guard let bias else { return }
+        bias.data.withUnsafeBufferPointer { b in
+            for r in 0..<rows { (y.baseAddress! + r * b.count).update(from: b.baseAddress!, count: b.count) }
         }
     }
 
